@@ -1,0 +1,12 @@
+"""Entry module for ``dramatiq actors.worker``: logging, broker, then the actors."""
+
+from heavylift.config import get_settings
+from heavylift.logs import configure_logging
+
+from actors.broker import install_broker
+
+_settings = get_settings()
+configure_logging(_settings.log_format, _settings.log_level)
+broker = install_broker(_settings)
+
+import actors.images  # noqa: E402,F401  (actors bind to the broker installed above)

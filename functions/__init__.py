@@ -1,0 +1,1 @@
+"""Producers: parse, validate, dedupe, enqueue, return. No media processing here."""

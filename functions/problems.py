@@ -1,0 +1,28 @@
+"""RFC 9457 problem documents: every error the API returns has the same readable shape."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.responses import JSONResponse
+
+
+class ProblemResponse(JSONResponse):
+    media_type = "application/problem+json"
+
+
+def problem(status: int, title: str, detail: str = "", *, code: str | None = None,
+            headers: dict[str, str] | None = None, **extra: Any) -> ProblemResponse:
+    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
+    if detail:
+        body["detail"] = detail
+    if code:
+        body["code"] = code
+    body.update(extra)
+    return ProblemResponse(body, status_code=status, headers=headers)
+
+
+def broker_down(detail: str) -> ProblemResponse:
+    """503 with Retry-After: the client (or MinIO, or Ceph) must send this again later."""
+    return problem(503, "Service Unavailable", detail, code="broker_unavailable",
+                   headers={"Retry-After": "5"})

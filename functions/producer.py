@@ -1,0 +1,53 @@
+"""What both producers share: settings, the job store and the dispatcher, built once per
+process (a warm Lambda reuses them) and lazily (importing a handler connects to nothing)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from functools import lru_cache
+
+from actors.broker import build_broker
+from actors.dispatch import DramatiqDispatcher
+from heavylift.config import Settings, get_settings
+from heavylift.events import ObjectCreated
+from heavylift.jobs import Submission, default_spec, s3_job_id, submit
+from heavylift.jobstore import JobStore, connect
+from heavylift.logs import configure_logging
+from heavylift.models import JobMessage, JobOrigin
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Producer:
+    settings: Settings
+    store: JobStore
+    dispatcher: DramatiqDispatcher
+
+    def submit(self, message: JobMessage) -> Submission:
+        return submit(message, self.store, self.dispatcher)
+
+    def submit_upload(self, event: ObjectCreated) -> Submission:
+        """One job per object version: the same upload delivered twice is the same job."""
+        spec = default_spec(self.settings)
+        return self.submit(
+            JobMessage(
+                job_id=s3_job_id(event.location, spec),
+                source=event.location,
+                spec=spec,
+                origin=JobOrigin.S3_EVENT,
+            )
+        )
+
+
+@lru_cache(maxsize=1)
+def get_producer() -> Producer:
+    settings = get_settings()
+    configure_logging(settings.log_format, settings.log_level)
+    store = JobStore(
+        connect(settings.redis_url, settings.redis_socket_timeout_s),
+        settings.namespace,
+        settings.job_ttl_seconds,
+    )
+    return Producer(settings, store, DramatiqDispatcher(build_broker(settings)))

@@ -1,0 +1,3 @@
+from heavylift.cli import main
+
+main()

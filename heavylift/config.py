@@ -1,0 +1,91 @@
+"""Configuration from ``HEAVYLIFT_*`` environment variables.
+
+Defaults run against the local stack; ``heavylift dev up`` writes the ports it picked to
+``.heavylift/dev.env``, which is read as a fallback so that the CLI and a shell in the repo
+talk to the running stack without exporting anything.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEV_ENV_FILE = ".heavylift/dev.env"
+
+
+class Settings(BaseSettings):
+    """Every knob Heavylift has. Field ``foo`` is read from ``HEAVYLIFT_FOO``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="HEAVYLIFT_", env_file=DEV_ENV_FILE, extra="ignore", frozen=True
+    )
+
+    # Where things are.
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    namespace: str = Field("heavylift", description="Prefix of every Redis key and queue.")
+    s3_endpoint_url: str | None = Field(
+        None, description="S3 endpoint; unset means AWS itself."
+    )
+    aws_region: str = "us-east-1"
+    aws_access_key_id: str | None = None
+    aws_secret_access_key: SecretStr | None = None
+    uploads_bucket: str = "heavylift-uploads"
+    results_bucket: str = "heavylift-results"
+    uploads_prefix: str = Field("", description="Only keys under this prefix trigger jobs.")
+    events_queue: str = Field("heavylift-upload-events", description="SQS queue of S3 events.")
+    api_url: str = "http://127.0.0.1:8000"
+
+    # What jobs make.
+    thumbnail_widths: Annotated[tuple[int, ...], NoDecode] = (256, 1024)
+    thumbnail_quality: int = Field(80, ge=1, le=100)
+
+    # Limits: each breach fails the job with a named error instead of hurting the worker.
+    max_source_bytes: int = 5 * 1024**3
+    max_pixels: int = 100_000_000
+
+    # Reliability.
+    max_retries: int = Field(5, ge=0)
+    min_backoff_ms: int = 1_000
+    max_backoff_ms: int = 5 * 60_000
+    redis_socket_timeout_s: float = 5.0
+    job_ttl_seconds: int = 30 * 24 * 3600
+
+    # Streaming I/O.
+    spool_memory_bytes: int = Field(
+        8 * 1024**2, description="Outputs larger than this spill from memory to a temp file."
+    )
+    multipart_threshold_bytes: int = 16 * 1024**2
+    read_chunk_bytes: int = 256 * 1024
+
+    # Workers.
+    worker_processes: int = 2
+    worker_threads: int = 2
+
+    # Logs.
+    log_format: Literal["console", "json"] = "console"
+    log_level: str = "INFO"
+
+    @field_validator("thumbnail_widths", mode="before")
+    @classmethod
+    def _split_widths(cls, value: object) -> object:
+        """Accept ``256,1024`` as well as ``[256, 1024]`` from the environment."""
+        if isinstance(value, str):
+            text = value.strip().strip("[]")
+            return tuple(int(part) for part in text.split(",") if part.strip())
+        return value
+
+    @field_validator("thumbnail_widths")
+    @classmethod
+    def _check_widths(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if not value or any(not 16 <= width <= 8192 for width in value):
+            raise ValueError("thumbnail widths must be between 16 and 8192 pixels")
+        return tuple(sorted(set(value)))
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

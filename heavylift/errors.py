@@ -1,0 +1,65 @@
+"""Typed errors: each has a stable ``code`` users see, and says whether a retry can help.
+
+Transient errors (storage 5xx, throttling, lost connections) are retried with backoff;
+permanent ones (bad input, missing object) fail the job at once.
+"""
+
+from __future__ import annotations
+
+
+class HeavyliftError(Exception):
+    """Base class. ``code`` is the machine-readable name stored in the job record."""
+
+    code: str = "internal_error"
+    transient: bool = False
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(message or self.code)
+        self.message = message or self.code
+
+
+class PermanentError(HeavyliftError):
+    """Retrying cannot help: the input or the request is wrong."""
+
+
+class TransientError(HeavyliftError):
+    """Retrying later may help: a dependency is unavailable or slow."""
+
+    code = "transient_error"
+    transient = True
+
+
+class UnsupportedMedia(PermanentError):
+    code = "unsupported_media"
+
+
+class CorruptMedia(PermanentError):
+    code = "corrupt_media"
+
+
+class TooLarge(PermanentError):
+    code = "too_large"
+
+
+class NotFound(PermanentError):
+    code = "not_found"
+
+
+class AccessDenied(PermanentError):
+    code = "access_denied"
+
+
+class InvalidEvent(PermanentError):
+    """A payload that is none of the S3 notification shapes Heavylift understands."""
+
+    code = "invalid_event"
+
+
+class StorageUnavailable(TransientError):
+    code = "storage_unavailable"
+
+
+class BrokerUnavailable(TransientError):
+    """Redis (queue or job store) cannot be reached: producers must not acknowledge work."""
+
+    code = "broker_unavailable"

@@ -1,0 +1,100 @@
+"""Submitting jobs: identity, deduplication, and the hand-off to the queue.
+
+Producers call :func:`submit`. It creates the job record if the job is new, then asks a
+:class:`Dispatcher` (Dramatiq, in production; the core never imports it) to enqueue the
+message. Nothing is acknowledged that was not enqueued: if enqueueing fails, the new record
+is removed again and ``BrokerUnavailable`` propagates so the caller answers 503 or lets the
+platform retry. A duplicate whose first enqueue never completed is enqueued again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import uuid
+from contextlib import suppress
+from dataclasses import dataclass
+from typing import Protocol
+
+from heavylift.config import Settings
+from heavylift.errors import HeavyliftError
+from heavylift.jobstore import JobStore
+from heavylift.models import JobMessage, JobOrigin, JobRecord, PipelineSpec, S3Location, utcnow
+
+log = logging.getLogger(__name__)
+
+IMAGE_QUEUE = "image"
+
+
+class Dispatcher(Protocol):
+    """Puts a job message on a named queue, or raises ``BrokerUnavailable``."""
+
+    def dispatch(self, message: JobMessage, queue: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class Submission:
+    record: JobRecord
+    created: bool
+
+    @property
+    def job_id(self) -> str:
+        return self.record.job_id
+
+
+def default_spec(settings: Settings) -> PipelineSpec:
+    return PipelineSpec.for_images(settings.thumbnail_widths, settings.thumbnail_quality)
+
+
+def s3_job_id(source: S3Location, spec: PipelineSpec) -> str:
+    """Same object version + same spec = same job, however often the event is delivered."""
+    version = source.version_id or source.etag or ""
+    canonical = json.dumps(
+        {"bucket": source.bucket, "key": source.key, "version": version,
+         "spec": spec.model_dump(mode="json")},
+        sort_keys=True, separators=(",", ":"),
+    )
+    return "j" + hashlib.sha256(canonical.encode()).hexdigest()[:31]
+
+
+def webhook_job_id(idempotency_key: str | None) -> str:
+    """A client's idempotency key maps to one job; without one every request is new."""
+    if idempotency_key is None:
+        return "j" + uuid.uuid4().hex[:31]
+    digest = hashlib.sha256(f"webhook:{idempotency_key}".encode()).hexdigest()
+    return "j" + digest[:31]
+
+
+def queue_for(spec: PipelineSpec) -> str:
+    return IMAGE_QUEUE
+
+
+def submit(message: JobMessage, store: JobStore, dispatcher: Dispatcher) -> Submission:
+    """Create (or find) the job and make sure its message is on the queue."""
+    queue = queue_for(message.spec)
+    draft = JobRecord(
+        job_id=message.job_id, origin=message.origin, source=message.source,
+        spec=message.spec, queue=queue,
+    )
+    record, created = store.create(draft)
+    if not created and record.enqueued_at is not None:
+        log.info("duplicate job", extra={"job_id": message.job_id})
+        return Submission(record, created=False)
+    try:
+        dispatcher.dispatch(record.message(), queue)
+    except HeavyliftError:
+        if created:
+            with suppress(HeavyliftError):  # Redis may be the thing that is down
+                store.delete(message.job_id)
+        raise
+    enqueued_at = utcnow()
+
+    def mark_enqueued(current: JobRecord) -> JobRecord:
+        current.enqueued_at = current.enqueued_at or enqueued_at
+        return current
+
+    record = store.update(message.job_id, mark_enqueued) or record
+    log.info("job submitted", extra={"job_id": message.job_id, "queue": queue,
+                                      "source": message.source.uri})
+    return Submission(record, created=created)

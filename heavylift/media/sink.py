@@ -1,0 +1,30 @@
+"""Where a processing step puts what it makes. The core only knows this protocol;
+``heavylift.storage`` implements it over S3, tests implement it over a dict."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from heavylift.models import OutputEntry
+
+
+class Writable(Protocol):
+    def write(self, data: bytes, /) -> int: ...
+
+
+Producer = Callable[[Writable], None]
+
+
+class OutputSink(Protocol):
+    def write(
+        self,
+        name: str,
+        content_type: str,
+        produce: Producer,
+        *,
+        width: int | None = None,
+        height: int | None = None,
+    ) -> OutputEntry:
+        """Run ``produce`` against a writable, store the bytes as ``name``, describe them."""
+        ...
