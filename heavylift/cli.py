@@ -74,11 +74,16 @@ def dev_down() -> None:
     if pid is None:
         console.print("no stack running")
         return
+    from infra.processes import pid_alive
+
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + 30
-    while _running_supervisor() is not None and time.monotonic() < deadline:
+    while pid_alive(pid) and time.monotonic() < deadline:
         time.sleep(0.2)
-    console.print("[green]stack stopped[/]" if _running_supervisor() is None else "[red]still running[/]")
+    if pid_alive(pid):
+        console.print(f"[red]supervisor {pid} still running after 30 s[/]")
+        raise typer.Exit(1)
+    console.print("[green]stack stopped[/]")
 
 
 @app.command()
@@ -124,12 +129,13 @@ def demo(exit_after: Annotated[bool, typer.Option("--exit", help="Stop after the
 
 
 def _running_supervisor() -> int | None:
+    from infra.processes import pid_alive
+
     try:
         pid = int(PID_FILE.read_text())
-        os.kill(pid, 0)
     except (OSError, ValueError):
         return None
-    return pid
+    return pid if pid_alive(pid) else None
 
 
 def _detach(processes: int) -> None:

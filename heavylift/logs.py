@@ -50,5 +50,5 @@ def configure_logging(fmt: Literal["console", "json"] = "console", level: str = 
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("botocore", "boto3", "s3transfer", "urllib3"):
+    for noisy in ("botocore", "boto3", "s3transfer", "urllib3", "pyvips", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

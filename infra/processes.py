@@ -78,3 +78,18 @@ class Service:
             os.killpg(self.proc.pid, sig)  # the group we created with start_new_session
         except (ProcessLookupError, PermissionError):
             pass
+
+
+def pid_alive(pid: int) -> bool:
+    """True while ``pid`` runs. A zombie (exited, not yet reaped) counts as gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    except OSError:  # no /proc: fall back to signal 0
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+    return not stat.rsplit(") ", 1)[1].startswith("Z")
