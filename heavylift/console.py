@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -16,7 +18,8 @@ from rich.table import Table
 
 from heavylift.models import JobRecord, JobState
 
-console = Console()
+# Piped output (CI logs, `make demo | tee`) gets a width that fits a job table.
+console = Console(width=None if sys.stdout.isatty() else 150)
 
 STATE_STYLES = {
     JobState.SUCCEEDED: "green", JobState.FAILED: "red", JobState.DEAD: "red",

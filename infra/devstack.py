@@ -160,8 +160,12 @@ class LocalStack:
         return service
 
     def _start_redis(self) -> None:
+        # moto keeps S3 in memory, so every stack starts with empty buckets; Redis must start
+        # empty too, or old job records would point at outputs that no longer exist. (Within
+        # one run, Redis restarts keep their AOF: that is what persistence is for.)
         data_dir = self.state_dir / "redis"
-        data_dir.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(data_dir, ignore_errors=True)
+        data_dir.mkdir(parents=True)
         argv = [redis_server_binary(), str(INFRA_DIR / "redis.conf"),
                 "--port", str(self.redis_port), "--dir", str(data_dir)]
         service = self._add(Service("redis", argv, self.child_env(), self.log_dir))

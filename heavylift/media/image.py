@@ -45,7 +45,7 @@ def decode_image(stream: SourceStream, max_width: int, max_pixels: int) -> Decod
             _check_pixels(header, max_pixels)
             base = _upright_srgb_base(source, header, max_width)
         except pyvips.Error as exc:
-            raise CorruptMedia(_first_line(exc)) from exc
+            raise CorruptMedia(_decoder_message(exc, fmt)) from exc
         finally:
             del keepalive  # only now may the Python read callback be collected
         stream.drain()
@@ -115,7 +115,8 @@ def _int_field(image: pyvips.Image, name: str, default: int) -> int:
     return int(image.get(name)) if image.get_typeof(name) else default
 
 
-def _first_line(exc: pyvips.Error) -> str:
-    text = f"{exc.message} {exc.detail}".strip()
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return "; ".join(lines[:3]) or "the decoder rejected the input"
+def _decoder_message(exc: pyvips.Error, fmt: ImageFormat) -> str:
+    """The decoder's own words, without libvips' generic "unable to call …" wrappers."""
+    lines = [line.strip() for line in f"{exc.message}\n{exc.detail}".splitlines() if line.strip()]
+    specific = [line for line in lines if not line.startswith("unable to ")]
+    return "; ".join(specific[:3]) or f"the {fmt.value} decoder rejected the file as damaged"
