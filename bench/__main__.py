@@ -160,6 +160,7 @@ def summarize(args: argparse.Namespace, info: dict[str, Any], started: str,
                      "images_per_s": best.images_per_s, "rounds": [r.images_per_s for r in runs],
                      "cpu_per_image": _cpu_per_image(best.cpu, best.images), "cpu": best.cpu,
                      "upload_seconds": best.upload_seconds,
+                     "first_job_seconds": best.first_job_seconds,
                      "noise": _noise(best.cpu, best.seconds, cores)})
         ratios.append({"name": name, "threads": threads,
                        "ratio": best.images_per_s / best_b.images_per_s,
@@ -188,7 +189,8 @@ def summarize(args: argparse.Namespace, info: dict[str, Any], started: str,
 
 def _pipeline_round(run: PipelineResult) -> dict[str, Any]:
     return {"seconds": run.seconds, "images_per_s": run.images_per_s,
-            "upload_seconds": run.upload_seconds, "cpu": run.cpu, "stages": run.stages,
+            "upload_seconds": run.upload_seconds, "first_job_seconds": run.first_job_seconds,
+            "cpu": run.cpu, "stages": run.stages,
             "failed": run.failed}
 
 
@@ -221,6 +223,10 @@ def print_result(result: dict[str, Any], cores: int, target: float) -> None:
     console.print(report.ratio_table(result["ratios"], target))
     for item in result["ratios"]:
         console.print(report.stages_table(item["name"], result["pipeline"][str(item["threads"])]["stages"]))
+    for row in result["rows"][1:]:
+        console.print(f"{row['short']}: all uploads returned after {row['upload_seconds']:.2f} s, "
+                      f"first job started after {row['first_job_seconds']:.2f} s, "
+                      f"last manifest after {row['seconds']:.2f} s")
     windows = {row["short"]: (row["cpu"], row["seconds"], row["images"]) for row in result["rows"]}
     console.print(report.cpu_table(windows, cores))
     for row in result["rows"]:

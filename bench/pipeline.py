@@ -36,6 +36,7 @@ class PipelineResult:
     images: int
     seconds: float  # first upload started → last job finished (manifest written)
     upload_seconds: float  # first upload started → last upload (PUT + HEAD) returned
+    first_job_seconds: float  # first upload started → first job started on a worker
     stages: dict[str, dict[str, float]]  # per-job latencies: p50, p95, max (seconds)
     cpu: dict[str, float]  # CPU seconds per service over the window, and others'
     failed: dict[str, str] = field(default_factory=dict)  # job id → state / error code
@@ -133,6 +134,8 @@ class PipelineBench:
             threads=self.threads, images=len(paths),
             seconds=max(finished) - first_start,
             upload_seconds=last_upload - first_start,
+            first_job_seconds=min(r.started_at.timestamp() for r in records.values()
+                                  if r.started_at) - first_start,
             stages=_stages(records, uploads), cpu=used, failed=failed, outputs=outputs,
         )
 
