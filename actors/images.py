@@ -7,9 +7,10 @@ from typing import Any
 
 import dramatiq
 from dramatiq.middleware import CurrentMessage
+from pydantic import ValidationError
 
 from heavylift.config import get_settings
-from heavylift.errors import PermanentError
+from heavylift.errors import InvalidMessage, PermanentError
 from heavylift.jobstore import JobStore, connect
 from heavylift.models import JobMessage
 from heavylift.runner import WorkerContext, run_job
@@ -45,4 +46,11 @@ def attempt_info() -> tuple[int, bool]:
 )
 def process_image(message: dict[str, Any]) -> None:
     attempt, final = attempt_info()
-    run_job(JobMessage.model_validate(message), worker_context(), attempt=attempt, final_attempt=final)
+    run_job(parse_message(message), worker_context(), attempt=attempt, final_attempt=final)
+
+
+def parse_message(message: dict[str, Any]) -> JobMessage:
+    try:
+        return JobMessage.model_validate(message)
+    except ValidationError as exc:
+        raise InvalidMessage(f"not a job message: {exc.errors()[0]['msg']}") from exc

@@ -55,6 +55,12 @@ class InvalidEvent(PermanentError):
     code = "invalid_event"
 
 
+class InvalidMessage(PermanentError):
+    """A queue message that is not a valid job message (a bug or a hand-made message)."""
+
+    code = "invalid_message"
+
+
 class StorageUnavailable(TransientError):
     code = "storage_unavailable"
 
