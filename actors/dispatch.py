@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import dramatiq
-import redis
 from dramatiq.brokers.redis import RedisBroker
 
 from actors.queues import QUEUE_ACTORS
 from heavylift.errors import BrokerUnavailable
+from heavylift.jobstore import REDIS_DOWN
 from heavylift.models import JobMessage
 
 
@@ -25,5 +25,5 @@ class DramatiqDispatcher:
         )
         try:
             self.broker.enqueue(envelope)
-        except (redis.ConnectionError, redis.TimeoutError, dramatiq.errors.ConnectionError) as exc:
+        except (*REDIS_DOWN, dramatiq.errors.ConnectionError) as exc:
             raise BrokerUnavailable(f"cannot enqueue {message.job_id}: {exc}") from exc

@@ -27,6 +27,8 @@ from heavylift.models import JobMessage, JobOrigin, S3Location
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 256 * 1024
+# Tracebacks are for operators (Redis, logs, `heavylift dlq`), not for API clients.
+PRIVATE_FIELDS: dict[str, Any] = {"error": {"traceback"}, "errors": {"__all__": {"traceback"}}}
 
 
 class SourceIn(BaseModel):
@@ -46,9 +48,16 @@ class JobRequest(BaseModel):
 
 
 async def read_json(request: Request) -> Any:
-    body = await request.body()
-    if len(body) > MAX_BODY_BYTES:
-        raise _Problem(problem(413, "Payload Too Large", f"limit is {MAX_BODY_BYTES} bytes"))
+    """The JSON body, read no further than ``MAX_BODY_BYTES`` (an oversize body is never buffered)."""
+    too_large = _Problem(problem(413, "Payload Too Large", f"limit is {MAX_BODY_BYTES} bytes"))
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise too_large
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            raise too_large
     try:
         return json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -90,7 +99,7 @@ async def get_job(request: Request) -> Response:
     record = get_producer().store.get(request.path_params["job_id"])
     if record is None:
         return problem(404, "Not Found", "no such job", code="not_found")
-    return JSONResponse(record.model_dump(mode="json"))
+    return JSONResponse(record.model_dump(mode="json", exclude=PRIVATE_FIELDS))
 
 
 async def s3_events(request: Request) -> Response:

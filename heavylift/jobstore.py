@@ -15,7 +15,15 @@ import redis
 from heavylift.errors import BrokerUnavailable
 from heavylift.models import JobRecord, utcnow
 
-REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError)
+# Errors meaning "Redis cannot take this write now": down, starting, full (noeviction), or a
+# replica during failover. All of them must turn into 503s and retries, never 500s.
+REDIS_DOWN = (
+    redis.ConnectionError,
+    redis.TimeoutError,
+    redis.BusyLoadingError,
+    redis.exceptions.OutOfMemoryError,
+    redis.exceptions.ReadOnlyError,
+)
 
 
 @contextmanager

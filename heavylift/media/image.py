@@ -45,9 +45,13 @@ def decode_image(stream: SourceStream, max_width: int, max_pixels: int) -> Decod
             _check_pixels(header, max_pixels)
             base = _upright_srgb_base(source, header, max_width)
         except pyvips.Error as exc:
+            stream.raise_failure()  # the read failed (storage, size limit), not the file
+            if fmt is ImageFormat.HEIF:
+                raise UnsupportedMedia("HEIF/HEIC (HEVC) decoding is not available") from exc
             raise CorruptMedia(_decoder_message(exc, fmt)) from exc
         finally:
             del keepalive  # only now may the Python read callback be collected
+        stream.raise_failure()
         stream.drain()
     orientation = _int_field(header, "orientation", 1)
     turned = orientation in (5, 6, 7, 8)  # stored on its side: report upright dimensions
@@ -79,7 +83,7 @@ def _open_source(stream: SourceStream, fmt: ImageFormat, spool_dir: str) -> tupl
     """
     if fmt.streams:
         custom = pyvips.SourceCustom()
-        custom.on_read(stream.read)
+        custom.on_read(stream.read_for_decoder)
         return custom, custom
     path = f"{spool_dir}/source"
     with open(path, "wb") as spool:

@@ -44,7 +44,7 @@ def sniff_image(head: bytes) -> ImageFormat | None:
         return ImageFormat.GIF
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return ImageFormat.WEBP
-    if head[:4] in (b"II*\x00", b"MM\x00*"):
+    if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):  # TIFF, BigTIFF
         return ImageFormat.TIFF
     if head[4:8] == b"ftyp":
         brands = {head[i : i + 4] for i in range(8, min(len(head), 32), 4)}

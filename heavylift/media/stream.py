@@ -24,6 +24,7 @@ class SourceStream:
         self._chunk_bytes = chunk_bytes
         self._sha256 = hashlib.sha256()
         self.bytes_read = 0
+        self.failure: Exception | None = None
 
     def peek(self, size: int) -> bytes:
         """Up to ``size`` bytes from the current position, without consuming them."""
@@ -41,6 +42,23 @@ class SourceStream:
             out, self._head = self._head[:size], self._head[size:]
             return out
         return self._raw_read(size)
+
+    def read_for_decoder(self, size: int) -> bytes:
+        """``read`` for a libvips read callback, which must not raise.
+
+        libvips swallows a callback's exception and reports a truncated file instead, which
+        would turn "S3 connection lost" or "over the byte limit" into "corrupt". So the real
+        error is kept in ``failure`` for the caller to re-raise, and the decoder sees EOF.
+        """
+        try:
+            return self.read(size)
+        except Exception as exc:  # noqa: BLE001 (kept, re-raised by the caller)
+            self.failure = exc
+            return b""
+
+    def raise_failure(self) -> None:
+        if self.failure is not None:
+            raise self.failure
 
     def drain(self) -> None:
         """Read to the end so the hash covers the whole object (decoders may stop early)."""

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from heavylift.config import Settings
+from heavylift.jobstore import JobStore, connect
 from heavylift.models import JobState
 from heavylift.samples import write_sample
 from infra.provision import ensure_bucket
@@ -70,12 +71,17 @@ def test_reusing_a_key_for_another_source_is_a_conflict(api: httpx.Client, sourc
     assert clash.headers["content-type"] == "application/problem+json"
 
 
-def test_a_missing_source_fails_with_not_found(api: httpx.Client) -> None:
+def test_a_missing_source_fails_with_not_found(api: httpx.Client, settings: Settings) -> None:
     response = api.post("/v1/jobs", json={"source": {"bucket": SOURCES, "key": "nope/missing.jpg"}})
     record = wait_for_job(api, response.json()["job_id"])
     assert record.state is JobState.FAILED
     assert record.error is not None and record.error.code == "not_found"
-    assert record.errors and record.errors[0].traceback
+    assert "nope/missing.jpg" in record.error.message
+    # the traceback is kept for operators but never shown to API clients
+    assert [e.traceback for e in record.errors] == [None]
+    store = JobStore(connect(settings.redis_url), settings.namespace, 60)
+    stored = store.get(record.job_id)
+    assert stored is not None and "NotFound" in (stored.errors[0].traceback or "")
 
 
 def test_minio_style_event_over_http_creates_a_job(

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import redis
 
 BUCKET = "heavylift-uploads"
 VERSION_ID = "096fKKXTRTtl3on89fVO.nfljtsv6qko"
@@ -25,6 +26,17 @@ def _no_heavylift_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.upper().startswith("HEAVYLIFT_"):
             monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def full_redis(redis_client: redis.Redis) -> Iterator[redis.Redis]:
+    """The test redis-server at its memory limit: with noeviction it refuses every write."""
+    original = redis_client.config_get("maxmemory")["maxmemory"]
+    redis_client.config_set("maxmemory", 1)
+    try:
+        yield redis_client
+    finally:
+        redis_client.config_set("maxmemory", original)
 
 
 def s3_record(
@@ -121,9 +133,12 @@ def sns_envelope(message: str) -> dict[str, Any]:
         "Message": message,
         "Timestamp": "2024-05-01T12:00:00.123Z",
         "SignatureVersion": "1",
-        "Signature": "EXAMPLEpH+DcEwjAPg8O9mY8dReBSwksfg2S7WKQcikcNKWLQjwu6A4VbeS0QHVCkhRS7fUQvi2egU3N858fiTDN6bkkOxYDVrY0Ad8L10Hs3zH81mtnPk5uvvolIC1CXGu43obcgFxeL3khZl8IKvO61GWB6jI9b5+gLPoBc1Q=",
-        "SigningCertURL": "https://sns.us-west-2.amazonaws.com/SimpleNotificationService-f3ecfb7224c7233fe7bb5f59f96de52f.pem",
-        "UnsubscribeURL": "https://sns.us-west-2.amazonaws.com/?Action=Unsubscribe&SubscriptionArn=arn:aws:sns:us-west-2:123456789012:heavylift-uploads:c9135db0",
+        "Signature": "EXAMPLEpH+DcEwjAPg8O9mY8dReBSwksfg2S7WKQcikcNKWLQjwu6A4VbeS0QHVCkhRS7fUQ"
+                     "vi2egU3N858fiTDN6bkkOxYDVrY0Ad8L10Hs3zH81mtnPk5uvvolIC1CXGu43obcgFxeL3k=",
+        "SigningCertURL": "https://sns.us-west-2.amazonaws.com/SimpleNotificationService-"
+                          "f3ecfb7224c7233fe7bb5f59f96de52f.pem",
+        "UnsubscribeURL": "https://sns.us-west-2.amazonaws.com/?Action=Unsubscribe&SubscriptionArn="
+                          "arn:aws:sns:us-west-2:123456789012:heavylift-uploads:c9135db0",
     }
 
 

@@ -116,7 +116,8 @@ def test_env_file_none_ignores_the_dev_env(monkeypatch: pytest.MonkeyPatch,
                                            tmp_path: Path) -> None:
     write_dev_env(tmp_path, "HEAVYLIFT_REDIS_URL=redis://127.0.0.1:7777/0\n")
     monkeypatch.chdir(tmp_path)
-    assert Settings(_env_file=None).redis_url == "redis://127.0.0.1:6379/0"  # type: ignore[call-arg]
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert settings.redis_url == "redis://127.0.0.1:6379/0"
 
 
 def test_get_settings_is_read_once(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

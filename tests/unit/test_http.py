@@ -115,7 +115,7 @@ def test_create_job_is_queued_and_readable(api: TestClient, redis_client: redis.
     assert record.status_code == 200
     job = record.json()
     assert (job["job_id"], job["state"], job["origin"]) == (body["job_id"], "queued", "webhook")
-    assert job["source"] | {"version_id": None} == {**SOURCE, "version_id": None, "etag": None}
+    assert job["source"] == {**SOURCE, "version_id": None, "etag": None}
     assert job["enqueued_at"] is not None
 
 
@@ -269,6 +269,13 @@ def test_producers_answer_503_when_redis_is_down(down_api: TestClient, path: str
     body = assert_problem(response, 503)
     assert body["code"] == "broker_unavailable"
     assert int(response.headers["retry-after"]) > 0
+
+
+def test_full_redis_answers_503(api: TestClient, full_redis: redis.Redis) -> None:
+    """A full Redis refuses writes (noeviction): the client must be told to retry, not 500."""
+    response = api.post("/v1/jobs", json={"source": SOURCE})
+    assert_problem(response, 503)
+    assert "retry-after" in response.headers
 
 
 @pytest.mark.parametrize("path", ["/healthz", "/v1/jobs/jsomejob"])

@@ -18,7 +18,7 @@ import pytest
 import pyvips
 
 from heavylift.errors import CorruptMedia, TooLarge, UnsupportedMedia
-from heavylift.media.image import DecodedImage, decode_image
+from heavylift.media.image import DecodedImage, decode_image, resize_to_width
 from heavylift.media.sink import Producer
 from heavylift.media.steps import run_steps
 from heavylift.media.stream import SourceStream
@@ -59,7 +59,8 @@ def decode(data: bytes, max_width: int = 1024, max_pixels: int = PIXELS,
     return decode_image(SourceStream(io.BytesIO(data), max_bytes, 64 * 1024), max_width, max_pixels)
 
 
-def process(data: bytes, widths: tuple[int, ...] = (256, 1024)) -> tuple[MemorySink, list[OutputEntry]]:
+def process(data: bytes, widths: tuple[int, ...] = (256, 1024)
+            ) -> tuple[MemorySink, list[OutputEntry]]:
     """What a worker does between reading the source and writing the manifest."""
     spec = PipelineSpec.for_images(widths, 80)
     sink = MemorySink()
@@ -107,18 +108,25 @@ def test_widths_from_a_12_megapixel_photo(big_jpeg: bytes) -> None:
 
 
 def test_small_sources_are_never_upscaled() -> None:
-    sink, outputs = process(photo_like(300, 200).write_to_buffer(".png"))
-    for width in (256, 1024):
-        image = sink.image(f"thumb-{width}.webp")
-        expected = (256, 171) if width == 256 else (300, 200)
-        assert (image.width, image.height) == expected
-    assert [(o.width, o.height) for o in outputs[:2]] == [(256, 171), (300, 200)]
+    """A 300 px source asked for 512 and 1024 px thumbnails stays 300 px in both."""
+    sink, outputs = process(photo_like(300, 200).write_to_buffer(".png"), widths=(256, 512, 1024))
+    sizes = {o.key: (o.width, o.height) for o in outputs if o.key.endswith(".webp")}
+    assert sizes == {"thumb-256.webp": (256, 171), "thumb-512.webp": (300, 200),
+                     "thumb-1024.webp": (300, 200)}
+    for name, size in sizes.items():
+        assert (sink.image(name).width, sink.image(name).height) == size
 
 
-def test_very_tall_images_are_capped_at_four_times_the_width() -> None:
-    sink, _ = process(photo_like(200, 3000).write_to_buffer(".png"), widths=(128,))
-    image = sink.image("thumb-128.webp")
-    assert image.height == 512 and image.width < 128
+@pytest.mark.parametrize(
+    ("source", "width", "expected"),
+    [((4000, 3000), 256, (256, 192)), ((3000, 4000), 256, (256, 341)),
+     ((300, 200), 1024, (300, 200)), ((256, 256), 256, (256, 256)),
+     ((200, 3000), 128, (34, 512)), ((100, 1000), 128, (51, 512))],
+)
+def test_resize_to_width(source: tuple[int, int], width: int, expected: tuple[int, int]) -> None:
+    """Fit into width x 4*width, never enlarge: a banner-tall image is capped by height."""
+    resized = resize_to_width(pyvips.Image.black(*source, bands=3), width)
+    assert (resized.width, resized.height) == expected
 
 
 # --- EXIF orientation -------------------------------------------------------------------

@@ -239,6 +239,13 @@ def test_update_returning_none_changes_nothing(store: JobStore) -> None:
     assert store.get(message.job_id) == before
 
 
+def test_full_redis_raises_broker_unavailable(store: JobStore, full_redis: redis.Redis) -> None:
+    """redis.conf uses noeviction so that a full Redis refuses writes and producers 503;
+    that only works if the refusal surfaces as BrokerUnavailable, not a raw redis error."""
+    with pytest.raises(BrokerUnavailable):
+        submit(make_message(), store, FakeDispatcher())
+
+
 @pytest.mark.parametrize("operation", ["get", "create", "update", "delete", "ping"])
 def test_dead_redis_raises_broker_unavailable(dead_redis_url: str, operation: str) -> None:
     """Producers turn BrokerUnavailable into 503 / a Lambda retry; a raw redis error would 500."""

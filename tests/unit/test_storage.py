@@ -16,7 +16,13 @@ from heavylift.config import Settings
 from heavylift.errors import AccessDenied, NotFound, StorageUnavailable, TooLarge
 from heavylift.media.sink import Writable
 from heavylift.models import S3Location
-from heavylift.storage import ObjectReader, S3OutputSink, open_object, s3_client, translate_s3_errors
+from heavylift.storage import (
+    ObjectReader,
+    S3OutputSink,
+    open_object,
+    s3_client,
+    translate_s3_errors,
+)
 
 UPLOADS, RESULTS = "unit-uploads", "unit-results"
 MiB = 1024 * 1024
