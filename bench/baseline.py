@@ -66,8 +66,9 @@ def process_one(path_text: str) -> tuple[str, dict[str, Any]]:
             digest.update(chunk)
 
     header = pyvips.Image.new_from_file(str(path), access="sequential")
-    base = pyvips.Image.thumbnail(str(path), max(WIDTHS), height=max(WIDTHS) * MAX_ASPECT,
-                                  size="down")
+    base = pyvips.Image.thumbnail(
+        str(path), max(WIDTHS), height=max(WIDTHS) * MAX_ASPECT, size="down"
+    )
     if base.interpretation != "srgb" or base.format != "uchar":
         base = base.colourspace("srgb")
     base = base.copy_memory()
@@ -82,10 +83,17 @@ def process_one(path_text: str) -> tuple[str, dict[str, Any]]:
         outputs[target.name] = [derived.width, derived.height, target.stat().st_size]
 
     orientation = header.get("orientation") if header.get_typeof("orientation") else 1
-    metadata = {"media_type": "image", "format": "jpeg", "width": header.width,
-                "height": header.height, "orientation": orientation,
-                "alpha": bool(header.hasalpha()), "pages": 1,
-                "bytes": path.stat().st_size, "sha256": digest.hexdigest()}
+    metadata = {
+        "media_type": "image",
+        "format": "jpeg",
+        "width": header.width,
+        "height": header.height,
+        "orientation": orientation,
+        "alpha": bool(header.hasalpha()),
+        "pages": 1,
+        "bytes": path.stat().st_size,
+        "sha256": digest.hexdigest(),
+    }
     (out_dir / "metadata.json").write_text(json.dumps(metadata, indent=2))
     outputs["metadata.json"] = metadata["sha256"]
     return path.name, outputs
@@ -98,13 +106,16 @@ class Baseline:
         self.out_root = out_root
         self.processes = processes
         ctx = multiprocessing.get_context("spawn")
-        self.pool = ctx.Pool(processes, initializer=_init,
-                             initargs=(str(out_root), vips_concurrency))
+        self.pool = ctx.Pool(
+            processes, initializer=_init, initargs=(str(out_root), vips_concurrency)
+        )
 
     def warm_up(self, paths: list[Path]) -> None:
         """One image per process, untimed, so imports and libvips start-up are not counted."""
-        jobs = [self.pool.apply_async(process_one, (str(paths[i % len(paths)]),))
-                for i in range(self.processes)]
+        jobs = [
+            self.pool.apply_async(process_one, (str(paths[i % len(paths)]),))
+            for i in range(self.processes)
+        ]
         for job in jobs:
             job.get(timeout=120)
 
@@ -123,5 +134,6 @@ class Baseline:
         return BaselineResult(images=len(paths), seconds=seconds, outputs=dict(results), cpu=used)
 
     def close(self) -> None:
-        self.pool.close()
+        """Stop the pool's own processes (by pid, through the pool), even mid-batch."""
+        self.pool.terminate()
         self.pool.join()

@@ -18,7 +18,7 @@ def _stat(pid: int) -> tuple[int, float] | None:
         text = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    fields = text[text.rindex(")") + 2:].split()  # the command name may contain spaces
+    fields = text[text.rindex(")") + 2 :].split()  # the command name may contain spaces
     return int(fields[1]), (int(fields[11]) + int(fields[12])) / TICKS
 
 
@@ -48,7 +48,9 @@ def tree_cpu(root: int, parents: dict[int, int] | None = None) -> float:
     return total
 
 
-def snapshot(trees: dict[str, int | None], single: dict[str, int] | None = None) -> dict[str, float]:
+def snapshot(
+    trees: dict[str, int | None], single: dict[str, int] | None = None
+) -> dict[str, float]:
     """CPU seconds so far: each named process tree, each named single process, and
     ``_system``, the busy time of the whole machine (so others' load can be told apart)."""
     parents = _parents()

@@ -16,15 +16,25 @@ def _write(args: tuple[str, int, int, int]) -> str:
     return str(write_sample(Path(path), width, height, seed=seed))
 
 
-def make_inputs(directory: Path, count: int, width: int, height: int, *, prefix: str = "img",
-                first_seed: int = FIRST_SEED, processes: int = 2) -> list[Path]:
+def make_inputs(
+    directory: Path,
+    count: int,
+    width: int,
+    height: int,
+    *,
+    prefix: str = "img",
+    first_seed: int = FIRST_SEED,
+    processes: int = 2,
+) -> list[Path]:
     """``count`` JPEGs (Q=88, like a phone photo), each from its own seed, so no two are alike.
 
     Written from helper processes so that the benchmark process never initialises libvips
     (its thread pool would then live on, idle, next to the measured work).
     """
     directory.mkdir(parents=True, exist_ok=True)
-    jobs = [(str(directory / f"{prefix}-{i:03d}.jpg"), width, height, first_seed + i)
-            for i in range(count)]
+    jobs = [
+        (str(directory / f"{prefix}-{i:03d}.jpg"), width, height, first_seed + i)
+        for i in range(count)
+    ]
     with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn")) as pool:
         return [Path(p) for p in pool.map(_write, jobs)]

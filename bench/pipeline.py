@@ -48,11 +48,22 @@ class PipelineResult:
 
 
 class PipelineBench:
-    def __init__(self, state_dir: Path, *, processes: int, threads: int,
-                 extra_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        *,
+        processes: int,
+        threads: int,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         self.threads = threads
-        self.stack = LocalStack(state_dir, worker_processes=processes, worker_threads=threads,
-                                log_format="json", extra_env=extra_env)
+        self.stack = LocalStack(
+            state_dir,
+            worker_processes=processes,
+            worker_threads=threads,
+            log_format="json",
+            extra_env=extra_env,
+        )
         self.settings: Settings | None = None
         self.s3: Any = None
         self.redis: Any = None
@@ -81,10 +92,13 @@ class PipelineBench:
         """Untimed: workers import pyvips and open connections, every service sees traffic."""
         result = self.run(paths, label="warmup", timeout=timeout)
         if result.failed:
-            raise RuntimeError(f"warm-up jobs did not succeed: {result.failed}; logs in {self.logs()}")
+            raise RuntimeError(
+                f"warm-up jobs did not succeed: {result.failed}; logs in {self.logs()}"
+            )
 
-    def run(self, paths: list[Path], *, label: str | None = None,
-            timeout: float = 600) -> PipelineResult:
+    def run(
+        self, paths: list[Path], *, label: str | None = None, timeout: float = 600
+    ) -> PipelineResult:
         assert self.settings is not None, "start() first"
         self.batches += 1
         prefix = f"{label or 'batch'}-{self.batches}-{os.getpid()}/"
@@ -102,8 +116,10 @@ class PipelineBench:
             deadline = time.monotonic() + timeout
             while futures or pending:
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"{len(pending) + len(futures)} job(s) unfinished after "
-                                       f"{timeout:.0f}s; logs in {self.logs()}")
+                    raise TimeoutError(
+                        f"{len(pending) + len(futures)} job(s) unfinished after "
+                        f"{timeout:.0f}s; logs in {self.logs()}"
+                    )
                 for future in [f for f in futures if f.done()]:
                     futures.remove(future)
                     upload, done = future.result()
@@ -124,19 +140,28 @@ class PipelineBench:
 
         finished = [r.finished_at.timestamp() for r in records.values() if r.finished_at]
         last_upload = max(done for _, done in uploads.values())
-        failed = {job_id: (r.error.code if r.error else r.state.value)
-                  for job_id, r in records.items() if r.state is not JobState.SUCCEEDED}
+        failed = {
+            job_id: (r.error.code if r.error else r.state.value)
+            for job_id, r in records.items()
+            if r.state is not JobState.SUCCEEDED
+        }
         outputs = self._manifests(records, uploads)
         for job_id, record in records.items():
             if record.state is JobState.SUCCEEDED and uploads[job_id][0].path.name not in outputs:
                 failed[job_id] = "no manifest.json"
         return PipelineResult(
-            threads=self.threads, images=len(paths),
+            threads=self.threads,
+            images=len(paths),
             seconds=max(finished) - first_start,
             upload_seconds=last_upload - first_start,
-            first_job_seconds=min(r.started_at.timestamp() for r in records.values()
-                                  if r.started_at) - first_start,
-            stages=_stages(records, uploads), cpu=used, failed=failed, outputs=outputs,
+            first_job_seconds=min(
+                r.started_at.timestamp() for r in records.values() if r.started_at
+            )
+            - first_start,
+            stages=_stages(records, uploads),
+            cpu=used,
+            failed=failed,
+            outputs=outputs,
         )
 
     def _upload(self, path: Path, key: str) -> tuple[Upload, float]:
@@ -144,8 +169,9 @@ class PipelineBench:
         upload = upload_file(self.s3, self.settings, path, key)
         return upload, time.time()
 
-    def _manifests(self, records: dict[str, JobRecord],
-                   uploads: dict[str, tuple[Upload, float]]) -> dict[str, dict[str, Any]]:
+    def _manifests(
+        self, records: dict[str, JobRecord], uploads: dict[str, tuple[Upload, float]]
+    ) -> dict[str, dict[str, Any]]:
         """Read back each committed manifest (after the clock stopped): input name → outputs."""
         assert self.settings is not None
         found: dict[str, dict[str, Any]] = {}
@@ -153,8 +179,9 @@ class PipelineBench:
             if record.state is not JobState.SUCCEEDED or not record.manifest_key:
                 continue
             try:
-                body = self.s3.get_object(Bucket=self.settings.results_bucket,
-                                          Key=record.manifest_key)["Body"].read()
+                body = self.s3.get_object(
+                    Bucket=self.settings.results_bucket, Key=record.manifest_key
+                )["Body"].read()
             except Exception:  # noqa: BLE001 (reported as a failed job)
                 continue
             manifest = json.loads(body)
@@ -181,8 +208,9 @@ def percentiles(values: list[float]) -> dict[str, float]:
     return {"p50": round(pick(0.5), 3), "p95": round(pick(0.95), 3), "max": round(ordered[-1], 3)}
 
 
-def _stages(records: dict[str, JobRecord],
-            uploads: dict[str, tuple[Upload, float]]) -> dict[str, dict[str, float]]:
+def _stages(
+    records: dict[str, JobRecord], uploads: dict[str, tuple[Upload, float]]
+) -> dict[str, dict[str, float]]:
     """Per-job latencies from the job records, split where the time goes:
 
     * ``latency``: upload returned → job finished (what a user waits for);

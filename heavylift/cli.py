@@ -38,6 +38,9 @@ def worker(
             "--threads", str(threads or settings.worker_threads)]
     if queues:
         argv += ["--queues", *queues]
+    # An idle consumer sleeps this long between polls (Dramatiq's default is 1 s): 100 ms
+    # starts a fresh job sooner at a negligible cost of one Redis call per 100 ms per queue.
+    os.environ.setdefault("dramatiq_worker_timeout", "100")
     os.execv(sys.executable, argv)
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from boto3.s3.transfer import TransferConfig
 
 from heavylift.config import Settings
 from heavylift.events import normalize_etag
@@ -32,13 +33,23 @@ def upload_file(s3: Any, settings: Settings, path: Path, key: str,
     """Upload ``path`` and predict its job id from the stored version (as the producer will)."""
     started = time.monotonic()
     content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    size = path.stat().st_size
+    bucket = settings.uploads_bucket
     with translate_s3_errors(f"uploading {path}"):
-        s3.upload_file(str(path), settings.uploads_bucket, key,
-                       ExtraArgs={"ContentType": content_type}, Callback=on_bytes)
-        head = s3.head_object(Bucket=settings.uploads_bucket, Key=key)
-    location = S3Location(bucket=settings.uploads_bucket, key=key,
-                          version_id=head.get("VersionId") or None,
-                          etag=normalize_etag(head.get("ETag")))
+        if size < settings.multipart_threshold_bytes:
+            with open(path, "rb") as body:  # one request; its response names the version
+                stored = s3.put_object(Bucket=bucket, Key=key, Body=body, ContentLength=size,
+                                       ContentType=content_type)
+            if on_bytes:
+                on_bytes(size)
+        else:  # multipart, with byte-level progress; the version comes from a HEAD
+            s3.upload_file(str(path), bucket, key, ExtraArgs={"ContentType": content_type},
+                           Callback=on_bytes, Config=TransferConfig(
+                               multipart_threshold=settings.multipart_threshold_bytes,
+                               multipart_chunksize=settings.multipart_threshold_bytes))
+            stored = s3.head_object(Bucket=bucket, Key=key)
+    location = S3Location(bucket=bucket, key=key, version_id=stored.get("VersionId") or None,
+                          etag=normalize_etag(stored.get("ETag")))
     return Upload(path, location, s3_job_id(location, default_spec(settings)), started)
 
 

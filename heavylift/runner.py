@@ -95,11 +95,6 @@ def _process(message: JobMessage, ctx: WorkerContext) -> tuple[list[OutputEntry]
 
 def _start(message: JobMessage, store: JobStore, attempt: int) -> JobRecord:
     """Mark the job running; recreate its record if it expired or was never written."""
-    draft = JobRecord(
-        job_id=message.job_id, origin=message.origin, source=message.source,
-        spec=message.spec, queue=queue_for(message.spec), enqueued_at=utcnow(),
-    )
-    store.create(draft)
 
     def running(record: JobRecord) -> JobRecord | None:
         if record.state is JobState.SUCCEEDED:
@@ -111,7 +106,15 @@ def _start(message: JobMessage, store: JobStore, attempt: int) -> JobRecord:
         record.progress = 0.0
         return record
 
-    return store.update(message.job_id, running) or draft
+    record = store.update(message.job_id, running)
+    if record is None:  # expired, or a message that never had a record (hand-enqueued)
+        store.create(JobRecord(
+            job_id=message.job_id, origin=message.origin, source=message.source,
+            spec=message.spec, queue=queue_for(message.spec), enqueued_at=utcnow(),
+        ))
+        record = store.update(message.job_id, running)
+    assert record is not None
+    return record
 
 
 def _finish(store: JobStore, job_id: str, state: JobState, *, error: AttemptError | None = None,

@@ -144,11 +144,16 @@ class S3OutputSink:
             produce(spool)
             spool.file.seek(0)
             digest = spool.sha256.hexdigest()
+            extra = {"ContentType": content_type, "Metadata": {"sha256": digest}}
             with translate_s3_errors(f"writing s3://{self.bucket}/{key}"):
-                self.client.upload_fileobj(
-                    spool.file, self.bucket, key, Config=self.transfer,
-                    ExtraArgs={"ContentType": content_type, "Metadata": {"sha256": digest}},
-                )
+                if spool.size < self.transfer.multipart_threshold:
+                    # One request, body streamed from the spool (s3transfer would build a
+                    # thread pool for every call, which costs more than a thumbnail's upload).
+                    self.client.put_object(Bucket=self.bucket, Key=key, Body=spool.file,
+                                           ContentLength=spool.size, **extra)
+                else:
+                    self.client.upload_fileobj(spool.file, self.bucket, key,
+                                               Config=self.transfer, ExtraArgs=extra)
         return OutputEntry(
             key=key, bytes=spool.size, sha256=digest, content_type=content_type,
             width=width, height=height,
