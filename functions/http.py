@@ -48,7 +48,7 @@ class JobRequest(BaseModel):
 
 
 async def read_json(request: Request) -> Any:
-    """The JSON body, read no further than ``MAX_BODY_BYTES`` (an oversize body is never buffered)."""
+    """The JSON body, read no further than ``MAX_BODY_BYTES`` (oversize bodies never buffer)."""
     too_large = _Problem(problem(413, "Payload Too Large", f"limit is {MAX_BODY_BYTES} bytes"))
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
@@ -73,8 +73,12 @@ async def create_job(request: Request) -> Response:
     try:
         job_request = JobRequest.model_validate(await read_json(request))
     except ValidationError as exc:
-        return problem(422, "Unprocessable Content", "the job request is invalid",
-                       errors=json.loads(exc.json(include_url=False, include_input=False)))
+        return problem(
+            422,
+            "Unprocessable Content",
+            "the job request is invalid",
+            errors=json.loads(exc.json(include_url=False, include_input=False)),
+        )
     producer = get_producer()
     key = request.headers.get("idempotency-key") or request.headers.get("webhook-id")
     message = JobMessage(
@@ -85,13 +89,23 @@ async def create_job(request: Request) -> Response:
     )
     submission = producer.submit(message)
     if not submission.created and submission.record.source != message.source:
-        return problem(409, "Conflict", "this idempotency key was used for a different request",
-                       code="idempotency_conflict", job_id=submission.job_id)
+        return problem(
+            409,
+            "Conflict",
+            "this idempotency key was used for a different request",
+            code="idempotency_conflict",
+            job_id=submission.job_id,
+        )
     location = f"/v1/jobs/{submission.job_id}"
     return JSONResponse(
-        {"job_id": submission.job_id, "state": submission.record.state.value,
-         "created": submission.created, "links": {"self": location}},
-        status_code=202, headers={"Location": location},
+        {
+            "job_id": submission.job_id,
+            "state": submission.record.state.value,
+            "created": submission.created,
+            "links": {"self": location},
+        },
+        status_code=202,
+        headers={"Location": location},
     )
 
 

@@ -11,8 +11,15 @@ class ProblemResponse(JSONResponse):
     media_type = "application/problem+json"
 
 
-def problem(status: int, title: str, detail: str = "", *, code: str | None = None,
-            headers: dict[str, str] | None = None, **extra: Any) -> ProblemResponse:
+def problem(
+    status: int,
+    title: str,
+    detail: str = "",
+    *,
+    code: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> ProblemResponse:
     body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
     if detail:
         body["detail"] = detail
@@ -24,5 +31,6 @@ def problem(status: int, title: str, detail: str = "", *, code: str | None = Non
 
 def broker_down(detail: str) -> ProblemResponse:
     """503 with Retry-After: the client (or MinIO, or Ceph) must send this again later."""
-    return problem(503, "Service Unavailable", detail, code="broker_unavailable",
-                   headers={"Retry-After": "5"})
+    return problem(
+        503, "Service Unavailable", detail, code="broker_unavailable", headers={"Retry-After": "5"}
+    )

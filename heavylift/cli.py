@@ -29,13 +29,23 @@ PID_FILE = STATE_DIR / "supervisor.pid"
 def worker(
     processes: Annotated[int, typer.Option(help="Worker processes.")] = 0,
     threads: Annotated[int, typer.Option(help="Threads per process.")] = 0,
-    queues: Annotated[list[str] | None, typer.Option("--queues", "-Q", help="Only these queues.")] = None,
+    queues: Annotated[
+        list[str] | None, typer.Option("--queues", "-Q", help="Only these queues.")
+    ] = None,
 ) -> None:
     """Run Dramatiq workers for Heavylift's actors (replaces this process)."""
     settings = get_settings()
-    argv = [sys.executable, "-m", "dramatiq", "actors.worker", "--skip-logging",
-            "--processes", str(processes or settings.worker_processes),
-            "--threads", str(threads or settings.worker_threads)]
+    argv = [
+        sys.executable,
+        "-m",
+        "dramatiq",
+        "actors.worker",
+        "--skip-logging",
+        "--processes",
+        str(processes or settings.worker_processes),
+        "--threads",
+        str(threads or settings.worker_threads),
+    ]
     if queues:
         argv += ["--queues", *queues]
     # An idle consumer sleeps this long between polls (Dramatiq's default is 1 s): 100 ms
@@ -51,7 +61,9 @@ def dev_up(
 ) -> None:
     """Start the local stack and write its endpoints to .heavylift/dev.env."""
     if _running_supervisor() is not None:
-        console.print(f"[yellow]already running[/] (pid {_running_supervisor()}); see {DEV_ENV_FILE}")
+        console.print(
+            f"[yellow]already running[/] (pid {_running_supervisor()}); see {DEV_ENV_FILE}"
+        )
         raise typer.Exit(1)
     if detach:
         _detach(processes)
@@ -61,8 +73,10 @@ def dev_up(
     stack = LocalStack(STATE_DIR, worker_processes=processes).start()
     stack.write_env_file(Path(DEV_ENV_FILE))
     PID_FILE.write_text(str(os.getpid()))
-    console.print(f"[green]stack up[/]  API {stack.api_url}  S3 {stack.s3_endpoint_url}  "
-                  f"Redis {stack.redis_url}\nendpoints in {DEV_ENV_FILE}; Ctrl-C to stop")
+    console.print(
+        f"[green]stack up[/]  API {stack.api_url}  S3 {stack.s3_endpoint_url}  "
+        f"Redis {stack.redis_url}\nendpoints in {DEV_ENV_FILE}; Ctrl-C to stop"
+    )
     try:
         run_until_stopped(stack)
     finally:
@@ -91,7 +105,9 @@ def dev_down() -> None:
 
 @app.command()
 def upload(
-    paths: Annotated[list[Path], typer.Argument(exists=True, dir_okay=False, help="Files to upload.")],
+    paths: Annotated[
+        list[Path], typer.Argument(exists=True, dir_okay=False, help="Files to upload.")
+    ],
     wait: Annotated[bool, typer.Option("--wait", help="Follow each job to its end.")] = False,
     prefix: Annotated[str, typer.Option(help="Key prefix in the uploads bucket.")] = "",
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the jobs.")] = 300,
@@ -124,7 +140,9 @@ def jobs_show(
 
 
 @app.command()
-def demo(exit_after: Annotated[bool, typer.Option("--exit", help="Stop after the table.")] = False) -> None:
+def demo(
+    exit_after: Annotated[bool, typer.Option("--exit", help="Stop after the table.")] = False,
+) -> None:
     """Start the stack, process sample media, print the results (what `make demo` runs)."""
     from infra.demo import run_demo
 
@@ -146,7 +164,10 @@ def _detach(processes: int) -> None:
     log = open(STATE_DIR / "supervisor.log", "ab")  # noqa: SIM115 (handed to the child)
     child = subprocess.Popen(
         [sys.executable, "-m", "heavylift", "dev", "up", "--processes", str(processes)],
-        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

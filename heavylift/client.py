@@ -28,8 +28,9 @@ class Upload:
     started: float
 
 
-def upload_file(s3: Any, settings: Settings, path: Path, key: str,
-                on_bytes: Callable[[int], None] | None = None) -> Upload:
+def upload_file(
+    s3: Any, settings: Settings, path: Path, key: str, on_bytes: Callable[[int], None] | None = None
+) -> Upload:
     """Upload ``path`` and predict its job id from the stored version (as the producer will)."""
     started = time.monotonic()
     content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
@@ -38,23 +39,39 @@ def upload_file(s3: Any, settings: Settings, path: Path, key: str,
     with translate_s3_errors(f"uploading {path}"):
         if size < settings.multipart_threshold_bytes:
             with open(path, "rb") as body:  # one request; its response names the version
-                stored = s3.put_object(Bucket=bucket, Key=key, Body=body, ContentLength=size,
-                                       ContentType=content_type)
+                stored = s3.put_object(
+                    Bucket=bucket, Key=key, Body=body, ContentLength=size, ContentType=content_type
+                )
             if on_bytes:
                 on_bytes(size)
         else:  # multipart, with byte-level progress; the version comes from a HEAD
-            s3.upload_file(str(path), bucket, key, ExtraArgs={"ContentType": content_type},
-                           Callback=on_bytes, Config=TransferConfig(
-                               multipart_threshold=settings.multipart_threshold_bytes,
-                               multipart_chunksize=settings.multipart_threshold_bytes))
+            s3.upload_file(
+                str(path),
+                bucket,
+                key,
+                ExtraArgs={"ContentType": content_type},
+                Callback=on_bytes,
+                Config=TransferConfig(
+                    multipart_threshold=settings.multipart_threshold_bytes,
+                    multipart_chunksize=settings.multipart_threshold_bytes,
+                ),
+            )
             stored = s3.head_object(Bucket=bucket, Key=key)
-    location = S3Location(bucket=bucket, key=key, version_id=stored.get("VersionId") or None,
-                          etag=normalize_etag(stored.get("ETag")))
+    location = S3Location(
+        bucket=bucket,
+        key=key,
+        version_id=stored.get("VersionId") or None,
+        etag=normalize_etag(stored.get("ETag")),
+    )
     return Upload(path, location, s3_job_id(location, default_spec(settings)), started)
 
 
-def upload_files(settings: Settings, paths: Iterable[Path], prefix: str = "",
-                 on_bytes: Callable[[int], None] | None = None) -> list[Upload]:
+def upload_files(
+    settings: Settings,
+    paths: Iterable[Path],
+    prefix: str = "",
+    on_bytes: Callable[[int], None] | None = None,
+) -> list[Upload]:
     s3 = s3_client(settings)
     prefix = prefix or settings.uploads_prefix
     return [upload_file(s3, settings, path, f"{prefix}{path.name}", on_bytes) for path in paths]
@@ -73,9 +90,13 @@ class JobsClient:
         response.raise_for_status()
         return JobRecord.model_validate(response.json())
 
-    def wait(self, job_ids: list[str], timeout: float,
-             on_final: Callable[[JobRecord], None] | None = None,
-             poll_interval: float = 0.2) -> dict[str, JobRecord | None]:
+    def wait(
+        self,
+        job_ids: list[str],
+        timeout: float,
+        on_final: Callable[[JobRecord], None] | None = None,
+        poll_interval: float = 0.2,
+    ) -> dict[str, JobRecord | None]:
         """Poll until every job is final or ``timeout`` passes; return the last records seen."""
         latest: dict[str, JobRecord | None] = dict.fromkeys(job_ids)
         pending = set(job_ids)

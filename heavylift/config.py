@@ -25,29 +25,31 @@ class Settings(BaseSettings):
 
     # Where things are.
     redis_url: str = "redis://127.0.0.1:6379/0"
-    namespace: str = Field("heavylift", description="Prefix of every Redis key and queue.")
+    namespace: str = Field(default="heavylift", description="Prefix of every Redis key and queue.")
     s3_endpoint_url: str | None = Field(
-        None, description="S3 endpoint; unset means AWS itself."
+        default=None, description="S3 endpoint; unset means AWS itself."
     )
     aws_region: str = "us-east-1"
     aws_access_key_id: str | None = None
     aws_secret_access_key: SecretStr | None = None
     uploads_bucket: str = "heavylift-uploads"
     results_bucket: str = "heavylift-results"
-    uploads_prefix: str = Field("", description="Only keys under this prefix trigger jobs.")
-    events_queue: str = Field("heavylift-upload-events", description="SQS queue of S3 events.")
+    uploads_prefix: str = Field(default="", description="Only keys under this prefix trigger jobs.")
+    events_queue: str = Field(
+        default="heavylift-upload-events", description="SQS queue of S3 events."
+    )
     api_url: str = "http://127.0.0.1:8000"
 
     # What jobs make.
     thumbnail_widths: Annotated[tuple[int, ...], NoDecode] = (256, 1024)
-    thumbnail_quality: int = Field(80, ge=1, le=100)
+    thumbnail_quality: int = Field(default=80, ge=1, le=100)
 
     # Limits: each breach fails the job with a named error instead of hurting the worker.
     max_source_bytes: int = 5 * 1024**3
     max_pixels: int = 100_000_000
 
     # Reliability.
-    max_retries: int = Field(5, ge=0)
+    max_retries: int = Field(default=5, ge=0)
     min_backoff_ms: int = 1_000
     max_backoff_ms: int = 5 * 60_000
     redis_socket_timeout_s: float = 5.0
@@ -55,7 +57,8 @@ class Settings(BaseSettings):
 
     # Streaming I/O.
     spool_memory_bytes: int = Field(
-        8 * 1024**2, description="Outputs larger than this spill from memory to a temp file."
+        default=8 * 1024**2,
+        description="Outputs larger than this spill from memory to a temp file.",
     )
     multipart_threshold_bytes: int = 16 * 1024**2
     read_chunk_bytes: int = 256 * 1024

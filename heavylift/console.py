@@ -22,19 +22,32 @@ from heavylift.models import JobRecord, JobState
 console = Console(width=None if sys.stdout.isatty() else 150)
 
 STATE_STYLES = {
-    JobState.SUCCEEDED: "green", JobState.FAILED: "red", JobState.DEAD: "red",
-    JobState.RUNNING: "yellow", JobState.QUEUED: "cyan",
+    JobState.SUCCEEDED: "green",
+    JobState.FAILED: "red",
+    JobState.DEAD: "red",
+    JobState.RUNNING: "yellow",
+    JobState.QUEUED: "cyan",
 }
 
 
 def bytes_progress() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
-                    TransferSpeedColumn(), console=console)
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        console=console,
+    )
 
 
 def jobs_progress() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), console=console)
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    )
 
 
 def state_text(record: JobRecord | None) -> str:

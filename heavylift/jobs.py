@@ -20,7 +20,7 @@ from typing import Protocol
 from heavylift.config import Settings
 from heavylift.errors import HeavyliftError
 from heavylift.jobstore import JobStore
-from heavylift.models import JobMessage, JobOrigin, JobRecord, PipelineSpec, S3Location, utcnow
+from heavylift.models import JobMessage, JobRecord, PipelineSpec, S3Location, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +51,14 @@ def s3_job_id(source: S3Location, spec: PipelineSpec) -> str:
     """Same object version + same spec = same job, however often the event is delivered."""
     version = source.version_id or source.etag or ""
     canonical = json.dumps(
-        {"bucket": source.bucket, "key": source.key, "version": version,
-         "spec": spec.model_dump(mode="json")},
-        sort_keys=True, separators=(",", ":"),
+        {
+            "bucket": source.bucket,
+            "key": source.key,
+            "version": version,
+            "spec": spec.model_dump(mode="json"),
+        },
+        sort_keys=True,
+        separators=(",", ":"),
     )
     return "j" + hashlib.sha256(canonical.encode()).hexdigest()[:31]
 
@@ -74,8 +79,11 @@ def submit(message: JobMessage, store: JobStore, dispatcher: Dispatcher) -> Subm
     """Create (or find) the job and make sure its message is on the queue."""
     queue = queue_for(message.spec)
     draft = JobRecord(
-        job_id=message.job_id, origin=message.origin, source=message.source,
-        spec=message.spec, queue=queue,
+        job_id=message.job_id,
+        origin=message.origin,
+        source=message.source,
+        spec=message.spec,
+        queue=queue,
     )
     record, created = store.create(draft)
     if not created and record.enqueued_at is not None:
@@ -95,6 +103,8 @@ def submit(message: JobMessage, store: JobStore, dispatcher: Dispatcher) -> Subm
         return current
 
     record = store.update(message.job_id, mark_enqueued) or record
-    log.info("job submitted", extra={"job_id": message.job_id, "queue": queue,
-                                      "source": message.source.uri})
+    log.info(
+        "job submitted",
+        extra={"job_id": message.job_id, "queue": queue, "source": message.source.uri},
+    )
     return Submission(record, created=created)

@@ -59,7 +59,7 @@ class JobStore:
         return None if raw is None else JobRecord.model_validate_json(raw)
 
     def create(self, record: JobRecord) -> tuple[JobRecord, bool]:
-        """Store ``record`` unless the job exists; return the stored record and whether it is new."""
+        """Store ``record`` unless the job exists; return the stored record and whether it's new."""
         with translate_redis_errors():
             created = self.client.set(
                 self.key(record.job_id), record.model_dump_json(), nx=True, ex=self.ttl_seconds
@@ -71,7 +71,9 @@ class JobStore:
             return self.create(record)
         return existing, False
 
-    def update(self, job_id: str, change: Callable[[JobRecord], JobRecord | None]) -> JobRecord | None:
+    def update(
+        self, job_id: str, change: Callable[[JobRecord], JobRecord | None]
+    ) -> JobRecord | None:
         """Apply ``change`` atomically. ``change`` returns the new record, or None to leave it."""
         key = self.key(job_id)
         with translate_redis_errors(), self.client.pipeline() as pipe:

@@ -28,6 +28,7 @@ from heavylift.media.steps import run_steps
 from heavylift.media.stream import SourceStream
 from heavylift.models import (
     AttemptError,
+    ImageMetadata,
     JobMessage,
     JobRecord,
     JobState,
@@ -49,7 +50,9 @@ class WorkerContext:
     s3: Any
 
 
-def run_job(message: JobMessage, ctx: WorkerContext, *, attempt: int, final_attempt: bool) -> JobRecord:
+def run_job(
+    message: JobMessage, ctx: WorkerContext, *, attempt: int, final_attempt: bool
+) -> JobRecord:
     """Process ``message``; re-raise failures so the queue can retry or dead-letter them."""
     record = _start(message, ctx.store, attempt)
     if record.state is JobState.SUCCEEDED:
@@ -64,20 +67,37 @@ def run_job(message: JobMessage, ctx: WorkerContext, *, attempt: int, final_atte
         _finish(ctx.store, message.job_id, state, error=error)
         log.warning(
             "job attempt failed",
-            extra={"job_id": message.job_id, "code": error.code, "state": state.value,
-                   "attempt": attempt, "error": error.message},
+            extra={
+                "job_id": message.job_id,
+                "code": error.code,
+                "state": state.value,
+                "attempt": attempt,
+                "error": error.message,
+            },
         )
         raise
     finished = _finish(
-        ctx.store, message.job_id, JobState.SUCCEEDED,
-        outputs=[*outputs, manifest_entry], manifest_key=manifest_entry.key, media=media,
+        ctx.store,
+        message.job_id,
+        JobState.SUCCEEDED,
+        outputs=[*outputs, manifest_entry],
+        manifest_key=manifest_entry.key,
+        media=media,
     )
-    log.info("job succeeded", extra={"job_id": message.job_id, "outputs": len(outputs) + 1,
-                                     "seconds": round(time.monotonic() - started, 3)})
+    log.info(
+        "job succeeded",
+        extra={
+            "job_id": message.job_id,
+            "outputs": len(outputs) + 1,
+            "seconds": round(time.monotonic() - started, 3),
+        },
+    )
     return finished or record
 
 
-def _process(message: JobMessage, ctx: WorkerContext) -> tuple[list[OutputEntry], OutputEntry, Any]:
+def _process(
+    message: JobMessage, ctx: WorkerContext
+) -> tuple[list[OutputEntry], OutputEntry, ImageMetadata]:
     settings = ctx.settings
     with open_object(ctx.s3, message.source, settings.max_source_bytes) as reader:
         stream = SourceStream(reader, settings.max_source_bytes, settings.read_chunk_bytes)
@@ -85,11 +105,15 @@ def _process(message: JobMessage, ctx: WorkerContext) -> tuple[list[OutputEntry]
     sink = S3OutputSink(ctx.s3, settings.results_bucket, message.job_id, settings)
     outputs = run_steps(decoded, message.spec.steps, sink)
     manifest = Manifest(
-        job_id=message.job_id, source=message.source,
-        source_sha256=decoded.metadata.sha256, outputs=tuple(outputs),
+        job_id=message.job_id,
+        source=message.source,
+        source_sha256=decoded.metadata.sha256,
+        outputs=tuple(outputs),
     )
     document = manifest.model_dump_json(indent=2).encode()
-    manifest_entry = sink.write("manifest.json", "application/json", lambda out: out.write(document))
+    manifest_entry = sink.write(
+        "manifest.json", "application/json", lambda out: out.write(document)
+    )
     return outputs, manifest_entry, decoded.metadata
 
 
@@ -108,17 +132,29 @@ def _start(message: JobMessage, store: JobStore, attempt: int) -> JobRecord:
 
     record = store.update(message.job_id, running)
     if record is None:  # expired, or a message that never had a record (hand-enqueued)
-        store.create(JobRecord(
-            job_id=message.job_id, origin=message.origin, source=message.source,
-            spec=message.spec, queue=queue_for(message.spec), enqueued_at=utcnow(),
-        ))
+        store.create(
+            JobRecord(
+                job_id=message.job_id,
+                origin=message.origin,
+                source=message.source,
+                spec=message.spec,
+                queue=queue_for(message.spec),
+                enqueued_at=utcnow(),
+            )
+        )
         record = store.update(message.job_id, running)
     assert record is not None
     return record
 
 
-def _finish(store: JobStore, job_id: str, state: JobState, *, error: AttemptError | None = None,
-            **fields: Any) -> JobRecord | None:
+def _finish(
+    store: JobStore,
+    job_id: str,
+    state: JobState,
+    *,
+    error: AttemptError | None = None,
+    **fields: Any,
+) -> JobRecord | None:
     def change(record: JobRecord) -> JobRecord:
         record.state = state
         if state.is_final:
@@ -142,7 +178,10 @@ def _attempt_error(exc: BaseException, attempt: int) -> AttemptError:
     else:  # a bug or an unforeseen library error: retry, it may be load-related
         code, message, transient = TransientError.code, f"{type(exc).__name__}: {exc}", True
     return AttemptError(
-        attempt=attempt, code=code, message=message[:2000], transient=transient,
+        attempt=attempt,
+        code=code,
+        message=message[:2000],
+        transient=transient,
         traceback="".join(traceback.format_exception(exc))[-8000:],
     )
 

@@ -14,8 +14,10 @@ FORMATS = ("jpg", "png", "webp", "gif", "tif", "avif")
 
 
 def photo_like(width: int, height: int, seed: int = 1) -> pyvips.Image:
-    bands = [pyvips.Image.perlin(width, height, cell_size=cell, seed=seed + i)
-             for i, cell in enumerate((256, 180, 300))]
+    bands = [
+        pyvips.Image.perlin(width, height, cell_size=cell, seed=seed + i)
+        for i, cell in enumerate((256, 180, 300))
+    ]
     rgb = bands[0].bandjoin(bands[1:])
     grain = pyvips.Image.gaussnoise(width, height, sigma=12, seed=seed)
     return ((rgb + 1) * 110 + grain).cast("uchar").copy(interpretation="srgb")

@@ -149,12 +149,22 @@ class S3OutputSink:
                 if spool.size < self.transfer.multipart_threshold:
                     # One request, body streamed from the spool (s3transfer would build a
                     # thread pool for every call, which costs more than a thumbnail's upload).
-                    self.client.put_object(Bucket=self.bucket, Key=key, Body=spool.file,
-                                           ContentLength=spool.size, **extra)
+                    self.client.put_object(
+                        Bucket=self.bucket,
+                        Key=key,
+                        Body=spool.file,
+                        ContentLength=spool.size,
+                        **extra,
+                    )
                 else:
-                    self.client.upload_fileobj(spool.file, self.bucket, key,
-                                               Config=self.transfer, ExtraArgs=extra)
+                    self.client.upload_fileobj(
+                        spool.file, self.bucket, key, Config=self.transfer, ExtraArgs=extra
+                    )
         return OutputEntry(
-            key=key, bytes=spool.size, sha256=digest, content_type=content_type,
-            width=width, height=height,
+            key=key,
+            bytes=spool.size,
+            sha256=digest,
+            content_type=content_type,
+            width=width,
+            height=height,
         )

@@ -12,7 +12,11 @@ from heavylift.samples import demo_samples
 from heavylift.uploading import upload_and_follow
 from infra.devstack import REPO_DIR, LocalStack, run_until_stopped
 
-CORPUS_SAMPLES = ("exif-orientation/Landscape_6.jpg", "pngsuite/basn6a16.png", "pngsuite/xcsn0g01.png")
+CORPUS_SAMPLES = (
+    "exif-orientation/Landscape_6.jpg",
+    "pngsuite/basn6a16.png",
+    "pngsuite/xcsn0g01.png",
+)
 
 
 def prepare_samples(directory: Path) -> list[Path]:
@@ -42,8 +46,11 @@ def run_demo(state_dir: Path, *, exit_after: bool) -> int:
         settings = Settings(_env_file=None)  # type: ignore[call-arg]
         rows = upload_and_follow(settings, samples, wait=True, timeout=180)
         console.print(results_table(rows))
-        console.print(f"API: [bold]{stack.api_url}[/]  e.g. curl {stack.api_url}/v1/jobs/{rows[0][1]}")
-        console.print(f"S3 (moto): {stack.s3_endpoint_url}  results in s3://{settings.results_bucket}/<job id>/")
+        console.print(
+            f"API: [bold]{stack.api_url}[/]  e.g. curl {stack.api_url}/v1/jobs/{rows[0][1]}"
+        )
+        results = f"s3://{settings.results_bucket}/<job id>/"
+        console.print(f"S3 (moto): {stack.s3_endpoint_url}  results in {results}")
         unfinished = [r for r in rows if r[2] is None or not r[2].state.is_final]
         if exit_after:
             return 1 if unfinished else 0

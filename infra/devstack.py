@@ -34,14 +34,25 @@ class StackError(RuntimeError):
 def redis_server_binary() -> str:
     found = shutil.which("redis-server")
     if not found:
-        raise StackError("redis-server is not installed: run `make setup` (apt-get install redis-server)")
+        raise StackError(
+            "redis-server is not installed: run `make setup` (apt-get install redis-server)"
+        )
     return found
 
 
 class LocalStack:
-    def __init__(self, state_dir: Path, *, worker_processes: int = 2, worker_threads: int = 2,
-                 api: bool = True, workers: bool = True, bridge: bool = True,
-                 log_format: str = "console", extra_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        *,
+        worker_processes: int = 2,
+        worker_threads: int = 2,
+        api: bool = True,
+        workers: bool = True,
+        bridge: bool = True,
+        log_format: str = "console",
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         self.state_dir = state_dir.resolve()
         self.log_dir = self.state_dir / "logs"
         self.worker_processes = worker_processes
@@ -87,8 +98,11 @@ class LocalStack:
     def write_env_file(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         lines = [f"{key}={value}" for key, value in sorted(self.settings_env.items())]
-        path.write_text("# written by `heavylift dev up`; removed by `heavylift dev down`\n"
-                        + "\n".join(lines) + "\n")
+        path.write_text(
+            "# written by `heavylift dev up`; removed by `heavylift dev down`\n"
+            + "\n".join(lines)
+            + "\n"
+        )
 
     def child_env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("HEAVYLIFT_")}
@@ -103,14 +117,24 @@ class LocalStack:
         try:
             self._start_redis()
             self._start_moto()
-            provision(self.s3_endpoint_url, "us-east-1",
-                      self.settings_env["HEAVYLIFT_UPLOADS_BUCKET"],
-                      self.settings_env["HEAVYLIFT_RESULTS_BUCKET"],
-                      self.settings_env["HEAVYLIFT_EVENTS_QUEUE"],
-                      self.settings_env.get("HEAVYLIFT_UPLOADS_PREFIX", ""))
+            provision(
+                self.s3_endpoint_url,
+                "us-east-1",
+                self.settings_env["HEAVYLIFT_UPLOADS_BUCKET"],
+                self.settings_env["HEAVYLIFT_RESULTS_BUCKET"],
+                self.settings_env["HEAVYLIFT_EVENTS_QUEUE"],
+                self.settings_env.get("HEAVYLIFT_UPLOADS_PREFIX", ""),
+            )
             if self.want["bridge"]:
-                self._add(Service("bridge", [sys.executable, "-m", "infra.event_bridge"],
-                                  self.child_env(), self.log_dir, cwd=REPO_DIR)).start()
+                self._add(
+                    Service(
+                        "bridge",
+                        [sys.executable, "-m", "infra.event_bridge"],
+                        self.child_env(),
+                        self.log_dir,
+                        cwd=REPO_DIR,
+                    )
+                ).start()
             if self.want["api"]:
                 self._start_api()
             if self.want["worker"]:
@@ -121,8 +145,16 @@ class LocalStack:
         return self
 
     def start_worker(self) -> Service:
-        argv = [sys.executable, "-m", "heavylift", "worker",
-                "--processes", str(self.worker_processes), "--threads", str(self.worker_threads)]
+        argv = [
+            sys.executable,
+            "-m",
+            "heavylift",
+            "worker",
+            "--processes",
+            str(self.worker_processes),
+            "--threads",
+            str(self.worker_threads),
+        ]
         service = self._add(Service("worker", argv, self.child_env(), self.log_dir, cwd=REPO_DIR))
         service.start()
         return service
@@ -133,8 +165,11 @@ class LocalStack:
             for service in list(self.services.values()):
                 if service.restart and not service.alive():
                     service.restarts += 1
-                    print(f"[heavylift] {service.name} exited; restarting "
-                          f"(restart #{service.restarts})", file=sys.stderr)
+                    print(
+                        f"[heavylift] {service.name} exited; restarting "
+                        f"(restart #{service.restarts})",
+                        file=sys.stderr,
+                    )
                     service.start()
 
     def request_stop(self) -> None:
@@ -166,8 +201,14 @@ class LocalStack:
         data_dir = self.state_dir / "redis"
         shutil.rmtree(data_dir, ignore_errors=True)
         data_dir.mkdir(parents=True)
-        argv = [redis_server_binary(), str(INFRA_DIR / "redis.conf"),
-                "--port", str(self.redis_port), "--dir", str(data_dir)]
+        argv = [
+            redis_server_binary(),
+            str(INFRA_DIR / "redis.conf"),
+            "--port",
+            str(self.redis_port),
+            "--dir",
+            str(data_dir),
+        ]
         service = self._add(Service("redis", argv, self.child_env(), self.log_dir))
         service.start()
         client = redis.Redis(port=self.redis_port, socket_timeout=1)
@@ -180,13 +221,24 @@ class LocalStack:
         self._wait(service, lambda: _http_ok(f"{self.s3_endpoint_url}/moto-api/"), "moto server")
 
     def _start_api(self) -> None:
-        argv = [sys.executable, "-m", "uvicorn", "functions.http:app", "--host", "127.0.0.1",
-                "--port", str(self.api_port), "--no-access-log"]
+        argv = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "functions.http:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.api_port),
+            "--no-access-log",
+        ]
         service = self._add(Service("api", argv, self.child_env(), self.log_dir, cwd=REPO_DIR))
         service.start()
         self._wait(service, lambda: _http_ok(f"{self.api_url}/healthz"), "API")
 
-    def _wait(self, service: Service, check: Callable[[], bool], what: str, timeout: float = 30) -> None:
+    def _wait(
+        self, service: Service, check: Callable[[], bool], what: str, timeout: float = 30
+    ) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not service.alive():

@@ -22,20 +22,22 @@ log = logging.getLogger("heavylift.event_bridge")
 
 
 def lambda_event(messages: list[dict[str, Any]], queue_arn: str, region: str) -> dict[str, Any]:
-    return {"Records": [
-        {
-            "messageId": m["MessageId"],
-            "receiptHandle": m["ReceiptHandle"],
-            "body": m["Body"],
-            "attributes": m.get("Attributes", {}),
-            "messageAttributes": m.get("MessageAttributes", {}),
-            "md5OfBody": m.get("MD5OfBody", ""),
-            "eventSource": "aws:sqs",
-            "eventSourceARN": queue_arn,
-            "awsRegion": region,
-        }
-        for m in messages
-    ]}
+    return {
+        "Records": [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": m.get("Attributes", {}),
+                "messageAttributes": m.get("MessageAttributes", {}),
+                "md5OfBody": m.get("MD5OfBody", ""),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": region,
+            }
+            for m in messages
+        ]
+    }
 
 
 class EventBridge:
@@ -48,7 +50,9 @@ class EventBridge:
 
     def poll_once(self) -> int:
         messages = self.sqs.receive_message(
-            QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
+            QueueUrl=self.queue_url,
+            MaxNumberOfMessages=10,
+            WaitTimeSeconds=1,
             AttributeNames=["All"],
         ).get("Messages", [])
         if not messages:
@@ -56,11 +60,15 @@ class EventBridge:
         try:
             result = handler(lambda_event(messages, self.queue_arn, self.region), None)
         except Exception:
-            log.exception("handler failed; messages will be redelivered", extra={"count": len(messages)})
+            log.exception(
+                "handler failed; messages will be redelivered", extra={"count": len(messages)}
+            )
             return 0
         self.sqs.delete_message_batch(
             QueueUrl=self.queue_url,
-            Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
+            Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)
+            ],
         )
         log.info("events delivered", extra={"count": len(messages), **result})
         return len(messages)

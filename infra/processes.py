@@ -20,8 +20,16 @@ def free_port() -> int:
 class Service:
     """One long-running child. ``restart`` marks it as one the supervisor brings back."""
 
-    def __init__(self, name: str, argv: list[str], env: dict[str, str], log_dir: Path,
-                 *, restart: bool = True, cwd: Path | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        argv: list[str],
+        env: dict[str, str],
+        log_dir: Path,
+        *,
+        restart: bool = True,
+        cwd: Path | None = None,
+    ) -> None:
         self.name = name
         self.argv = argv
         self.env = env
@@ -39,8 +47,13 @@ class Service:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                self.argv, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True, cwd=self.cwd,
+                self.argv,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                cwd=self.cwd,
             )
 
     def alive(self) -> bool:

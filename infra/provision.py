@@ -14,8 +14,11 @@ ACCOUNT = "123456789012"
 
 def aws_client(service: str, endpoint_url: str, region: str) -> Any:
     return boto3.client(
-        service, endpoint_url=endpoint_url, region_name=region,
-        aws_access_key_id="heavylift", aws_secret_access_key="heavylift",
+        service,
+        endpoint_url=endpoint_url,
+        region_name=region,
+        aws_access_key_id="heavylift",
+        aws_secret_access_key="heavylift",
     )
 
 
@@ -27,8 +30,9 @@ def ensure_bucket(s3: Any, name: str) -> None:
             raise
 
 
-def provision(endpoint_url: str, region: str, uploads: str, results: str, queue_name: str,
-              prefix: str = "") -> str:
+def provision(
+    endpoint_url: str, region: str, uploads: str, results: str, queue_name: str, prefix: str = ""
+) -> str:
     """Idempotently create buckets, queue and notification; return the queue URL."""
     s3 = aws_client("s3", endpoint_url, region)
     sqs = aws_client("sqs", endpoint_url, region)
@@ -41,11 +45,21 @@ def provision(endpoint_url: str, region: str, uploads: str, results: str, queue_
     queue_arn = f"arn:aws:sqs:{region}:{ACCOUNT}:{queue_name}"
     sqs.set_queue_attributes(
         QueueUrl=queue_url,
-        Attributes={"Policy": json.dumps({
-            "Version": "2012-10-17",
-            "Statement": [{"Effect": "Allow", "Principal": {"Service": "s3.amazonaws.com"},
-                           "Action": "sqs:SendMessage", "Resource": queue_arn}],
-        })},
+        Attributes={
+            "Policy": json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "s3.amazonaws.com"},
+                            "Action": "sqs:SendMessage",
+                            "Resource": queue_arn,
+                        }
+                    ],
+                }
+            )
+        },
     )
     rule: dict[str, Any] = {"QueueArn": queue_arn, "Events": ["s3:ObjectCreated:*"]}
     if prefix:

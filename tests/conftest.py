@@ -25,9 +25,17 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
     service = Service(
         "redis",
-        [redis_server_binary(), str(INFRA_DIR / "redis.conf"), "--port", str(port),
-         "--dir", str(directory)],
-        {"PATH": "/usr/bin:/bin"}, directory, restart=False,
+        [
+            redis_server_binary(),
+            str(INFRA_DIR / "redis.conf"),
+            "--port",
+            str(port),
+            "--dir",
+            str(directory),
+        ],
+        {"PATH": "/usr/bin:/bin"},
+        directory,
+        restart=False,
     )
     service.start()
     client = redis.Redis(port=port)

@@ -75,7 +75,9 @@ def resize_to_width(base: pyvips.Image, width: int) -> pyvips.Image:
     return base.thumbnail_image(width, height=width * MAX_ASPECT, size="down")
 
 
-def _open_source(stream: SourceStream, fmt: ImageFormat, spool_dir: str) -> tuple[pyvips.Source, Any]:
+def _open_source(
+    stream: SourceStream, fmt: ImageFormat, spool_dir: str
+) -> tuple[pyvips.Source, Any]:
     """A libvips source for ``stream``, plus whatever must stay referenced while it is read.
 
     ``thumbnail_source`` keeps no reference to a ``SourceCustom``; if Python collects it

@@ -13,7 +13,7 @@ class Writable(Protocol):
     def write(self, data: bytes, /) -> int: ...
 
 
-Producer = Callable[[Writable], None]
+Producer = Callable[[Writable], object]  # writes the output; its return value is ignored
 
 
 class OutputSink(Protocol):

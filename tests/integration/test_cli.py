@@ -17,10 +17,16 @@ from infra.processes import pid_alive
 pytestmark = pytest.mark.integration
 
 
-def heavylift(*args: str, env: dict[str, str], cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def heavylift(
+    *args: str, env: dict[str, str], cwd: Path, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "heavylift", *args], env=env, cwd=cwd, capture_output=True,
-        text=True, timeout=timeout,
+        [sys.executable, "-m", "heavylift", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -30,13 +36,17 @@ def cli_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def test_upload_wait_follows_jobs_and_jobs_show_prints_them(stack: LocalStack, tmp_path: Path) -> None:
+def test_upload_wait_follows_jobs_and_jobs_show_prints_them(
+    stack: LocalStack, tmp_path: Path
+) -> None:
     good = write_sample(tmp_path / "cli-photo.jpg", 1200, 900, seed=31)
     bad = tmp_path / "cli-broken.png"
     bad.write_bytes((REPO_DIR / "tests/data/pngsuite/xd0n2c08.png").read_bytes())
     env = cli_env(stack.env)
 
-    done = heavylift("upload", str(good), str(bad), "--wait", "--prefix", "cli/", env=env, cwd=tmp_path)
+    done = heavylift(
+        "upload", str(good), str(bad), "--wait", "--prefix", "cli/", env=env, cwd=tmp_path
+    )
     assert done.returncode == 1, done.stderr  # one of the two failed, and the exit code says so
     lines = {line.split()[1]: line for line in done.stdout.splitlines() if "cli-" in line}
     assert "succeeded" in lines["cli-photo.jpg"] and "thumb-1024.webp" in lines["cli-photo.jpg"]
@@ -54,8 +64,11 @@ def test_dev_up_detach_writes_endpoints_and_dev_down_stops_everything(tmp_path: 
     env = cli_env()
     up = heavylift("dev", "up", "--detach", "--processes", "1", env=env, cwd=tmp_path)
     assert up.returncode == 0, up.stdout + up.stderr
-    values = dict(line.split("=", 1) for line in (tmp_path / ".heavylift/dev.env").read_text().splitlines()
-                  if "=" in line and not line.startswith("#"))
+    values = dict(
+        line.split("=", 1)
+        for line in (tmp_path / ".heavylift/dev.env").read_text().splitlines()
+        if "=" in line and not line.startswith("#")
+    )
     supervisor = int((tmp_path / ".heavylift/supervisor.pid").read_text())
     try:
         assert httpx.get(f"{values['HEAVYLIFT_API_URL']}/healthz").json() == {"status": "ok"}
@@ -71,4 +84,3 @@ def test_dev_up_detach_writes_endpoints_and_dev_down_stops_everything(tmp_path: 
     with pytest.raises(httpx.TransportError):
         httpx.get(f"{values['HEAVYLIFT_API_URL']}/healthz", timeout=2)
     assert not pid_alive(supervisor)
-

@@ -29,7 +29,9 @@ def test_corpus_sizes_are_what_the_tests_assume() -> None:
     assert len(VALID) > 140 and len(CORRUPT) == 14
 
 
-def test_every_valid_pngsuite_file_thumbnails(s3: Any, settings: Settings, api: httpx.Client) -> None:
+def test_every_valid_pngsuite_file_thumbnails(
+    s3: Any, settings: Settings, api: httpx.Client
+) -> None:
     jobs = upload_all(s3, settings, VALID, "pngsuite-valid")
     failures = {}
     for name, job_id in jobs.items():
@@ -46,7 +48,11 @@ def test_every_corrupt_pngsuite_file_fails_with_a_named_error(
     outcomes = {}
     for name, job_id in jobs.items():
         record = wait_for_job(api, job_id, timeout=120)
-        outcomes[name] = (record.state, record.error.code if record.error else None, record.attempts)
+        outcomes[name] = (
+            record.state,
+            record.error.code if record.error else None,
+            record.attempts,
+        )
     assert outcomes == {name: (JobState.FAILED, "corrupt_media", 1) for name in jobs}
 
 

@@ -42,19 +42,40 @@ def lambda_env(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> Iterator[N
     get_producer.cache_clear()
 
 
-def http_api_event(method: str, path: str, body: dict[str, Any] | None = None,
-                   headers: dict[str, str] | None = None) -> dict[str, Any]:
+def http_api_event(
+    method: str,
+    path: str,
+    body: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> dict[str, Any]:
     """An API Gateway HTTP API (payload 2.0) event, as Lambda receives it."""
     return {
-        "version": "2.0", "routeKey": f"{method} {path}", "rawPath": path, "rawQueryString": "",
-        "headers": {"content-type": "application/json", "host": "abc.execute-api.us-east-1.amazonaws.com",
-                    **(headers or {})},
+        "version": "2.0",
+        "routeKey": f"{method} {path}",
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": {
+            "content-type": "application/json",
+            "host": "abc.execute-api.us-east-1.amazonaws.com",
+            **(headers or {}),
+        },
         "requestContext": {
-            "accountId": "123456789012", "apiId": "abc", "domainName": "abc.execute-api.us-east-1.amazonaws.com",
-            "domainPrefix": "abc", "requestId": "req-1", "routeKey": f"{method} {path}", "stage": "$default",
-            "time": "21/Nov/2026:17:00:00 +0000", "timeEpoch": 1795280400000,
-            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.9",
-                     "userAgent": "pytest"},
+            "accountId": "123456789012",
+            "apiId": "abc",
+            "domainName": "abc.execute-api.us-east-1.amazonaws.com",
+            "domainPrefix": "abc",
+            "requestId": "req-1",
+            "routeKey": f"{method} {path}",
+            "stage": "$default",
+            "time": "21/Nov/2026:17:00:00 +0000",
+            "timeEpoch": 1795280400000,
+            "http": {
+                "method": method,
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "203.0.113.9",
+                "userAgent": "pytest",
+            },
         },
         "body": json.dumps(body) if body is not None else None,
         "isBase64Encoded": False,
@@ -62,17 +83,38 @@ def http_api_event(method: str, path: str, body: dict[str, Any] | None = None,
 
 
 def s3_notification(bucket: str, key: str, etag: str, size: int) -> dict[str, Any]:
-    return {"Records": [{
-        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
-        "eventTime": "2026-11-21T17:00:00.000Z", "eventName": "ObjectCreated:Put",
-        "userIdentity": {"principalId": "AWS:AIDAEXAMPLE"},
-        "requestParameters": {"sourceIPAddress": "203.0.113.9"},
-        "responseElements": {"x-amz-request-id": "C3D13FE58DE4C810", "x-amz-id-2": "FMyUVURIY8/IgAtTv8xRjskZQpcIZ9KG4V5Wp6S7S/JRWeUWerMUE5JgHvANOjpD"},
-        "s3": {"s3SchemaVersion": "1.0", "configurationId": "heavylift-uploads",
-               "bucket": {"name": bucket, "ownerIdentity": {"principalId": "A3NL1KOZZKExample"},
-                          "arn": f"arn:aws:s3:::{bucket}"},
-               "object": {"key": key, "size": size, "eTag": etag, "sequencer": "0055AED6DCD90281E5"}},
-    }]}
+    return {
+        "Records": [
+            {
+                "eventVersion": "2.1",
+                "eventSource": "aws:s3",
+                "awsRegion": "us-east-1",
+                "eventTime": "2026-11-21T17:00:00.000Z",
+                "eventName": "ObjectCreated:Put",
+                "userIdentity": {"principalId": "AWS:AIDAEXAMPLE"},
+                "requestParameters": {"sourceIPAddress": "203.0.113.9"},
+                "responseElements": {
+                    "x-amz-request-id": "C3D13FE58DE4C810",
+                    "x-amz-id-2": "FMyUVURIY8/IgAtTv8xRjskZQpcIZ9KG4V5Wp6S7S/JRWeUWerMUE5JgHvANOjp",
+                },
+                "s3": {
+                    "s3SchemaVersion": "1.0",
+                    "configurationId": "heavylift-uploads",
+                    "bucket": {
+                        "name": bucket,
+                        "ownerIdentity": {"principalId": "A3NL1KOZZKExample"},
+                        "arn": f"arn:aws:s3:::{bucket}",
+                    },
+                    "object": {
+                        "key": key,
+                        "size": size,
+                        "eTag": etag,
+                        "sequencer": "0055AED6DCD90281E5",
+                    },
+                },
+            }
+        ]
+    }
 
 
 def test_serverless_declares_both_producers() -> None:
@@ -85,11 +127,19 @@ def test_serverless_declares_both_producers() -> None:
     assert s3_event["event"] == "s3:ObjectCreated:*" and "prefix" in s3_event["rules"][0]
 
 
-def test_http_function_handles_an_api_gateway_event(lambda_env: None, s3: Any, api: httpx.Client) -> None:
+def test_http_function_handles_an_api_gateway_event(
+    lambda_env: None, s3: Any, api: httpx.Client
+) -> None:
     handler = load_handler(CONFIG["functions"]["http"]["handler"])
     s3.put_object(Bucket="heavylift-uploads", Key="lambda/none.txt", Body=b"x")  # any object
-    created = handler(http_api_event("POST", "/v1/jobs", {"source": {"bucket": "heavylift-uploads",
-                                                                     "key": "lambda/none.txt"}}), None)
+    created = handler(
+        http_api_event(
+            "POST",
+            "/v1/jobs",
+            {"source": {"bucket": "heavylift-uploads", "key": "lambda/none.txt"}},
+        ),
+        None,
+    )
     assert created["statusCode"] == 202
     job_id = json.loads(created["body"])["job_id"]
     assert created["headers"]["location"] == f"/v1/jobs/{job_id}"
@@ -98,17 +148,24 @@ def test_http_function_handles_an_api_gateway_event(lambda_env: None, s3: Any, a
     assert wait_for_job(api, job_id).state is JobState.FAILED  # text is not an image
 
 
-def test_s3_function_handles_a_notification(lambda_env: None, s3: Any, tmp_path: Path,
-                                            api: httpx.Client) -> None:
+def test_s3_function_handles_a_notification(
+    lambda_env: None, s3: Any, tmp_path: Path, api: httpx.Client
+) -> None:
     settings = Settings(_env_file=None)  # type: ignore[call-arg]  (from lambda_env)
     handler = load_handler(CONFIG["functions"]["s3Upload"]["handler"])
     path = write_sample(tmp_path / "lambda.jpg", 900, 600, seed=21)
     # put it in a bucket without notifications so only this invocation creates the job
     s3.upload_file(str(path), "heavylift-results", "lambda-source/a b.jpg")
-    etag = s3.head_object(Bucket="heavylift-results", Key="lambda-source/a b.jpg")["ETag"].strip('"')
-    result = handler(s3_notification("heavylift-results", "lambda-source/a+b.jpg", etag,
-                                     path.stat().st_size), None)
-    expected = s3_job_id(S3Location(bucket="heavylift-results", key="lambda-source/a b.jpg", etag=etag),
-                         default_spec(settings))
+    etag = s3.head_object(Bucket="heavylift-results", Key="lambda-source/a b.jpg")["ETag"].strip(
+        '"'
+    )
+    result = handler(
+        s3_notification("heavylift-results", "lambda-source/a+b.jpg", etag, path.stat().st_size),
+        None,
+    )
+    expected = s3_job_id(
+        S3Location(bucket="heavylift-results", key="lambda-source/a b.jpg", etag=etag),
+        default_spec(settings),
+    )
     assert result == {"submitted": [expected], "duplicates": []}
     assert wait_for_job(api, expected).state is JobState.SUCCEEDED

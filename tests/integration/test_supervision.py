@@ -45,8 +45,9 @@ def wait_for_state(store: JobStore, job_id: str, timeout: float = 60) -> JobStat
     return None
 
 
-def test_a_killed_worker_is_replaced_and_new_uploads_complete(small_stack: LocalStack,
-                                                               tmp_path: Path) -> None:
+def test_a_killed_worker_is_replaced_and_new_uploads_complete(
+    small_stack: LocalStack, tmp_path: Path
+) -> None:
     worker = small_stack.services["worker"]
     killed_pid = worker.pid
     assert killed_pid is not None
@@ -56,8 +57,13 @@ def test_a_killed_worker_is_replaced_and_new_uploads_complete(small_stack: Local
         time.sleep(0.1)
     assert worker.restarts == 1 and worker.alive() and not pid_alive(killed_pid)
 
-    settings = Settings(_env_file=None, **{k.removeprefix("HEAVYLIFT_").lower(): v  # type: ignore[call-arg]
-                                           for k, v in small_stack.env.items()})
+    settings = Settings(
+        _env_file=None,
+        **{
+            k.removeprefix("HEAVYLIFT_").lower(): v  # type: ignore[call-arg]
+            for k, v in small_stack.env.items()
+        },
+    )
     s3 = aws_client("s3", small_stack.s3_endpoint_url, "us-east-1")
     path = write_sample(tmp_path / "after-crash.jpg", 800, 600, seed=41)
     from heavylift.client import upload_file
@@ -73,8 +79,15 @@ def test_a_malformed_message_is_dead_lettered_without_retries(small_stack: Local
     from actors.broker import build_broker
 
     broker = build_broker(Settings(_env_file=None, redis_url=small_stack.redis_url))  # type: ignore[call-arg]
-    message = broker.enqueue(dramatiq.Message(queue_name="image", actor_name="process_image",
-                                              args=({"job_id": 42},), kwargs={}, options={}))
+    message = broker.enqueue(
+        dramatiq.Message(
+            queue_name="image",
+            actor_name="process_image",
+            args=({"job_id": 42},),
+            kwargs={},
+            options={},
+        )
+    )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and client.zcard("heavylift:image.XQ") == 0:
         time.sleep(0.1)

@@ -59,22 +59,26 @@ def test_every_accepted_format_gets_thumbnails_metadata_and_manifest(
     assert {o.key for o in record.outputs[:-1]} == {o.key for o in manifest.outputs}
 
 
-def test_small_images_are_never_upscaled(tmp_path: Path, s3: Any, settings: Settings,
-                                         api: httpx.Client) -> None:
+def test_small_images_are_never_upscaled(
+    tmp_path: Path, s3: Any, settings: Settings, api: httpx.Client
+) -> None:
     path = write_sample(tmp_path / "small.png", 300, 200, seed=3, alpha=True)
     job_id = upload(s3, settings, path, "small/small.png")
     assert wait_for_job(api, job_id).state is JobState.SUCCEEDED
     sizes = {}
     for entry in read_manifest(s3, settings.results_bucket, job_id).outputs:
         if entry.key.endswith(".webp"):
-            thumb = pyvips.Image.new_from_buffer(get_bytes(s3, settings.results_bucket, entry.key), "")
+            thumb = pyvips.Image.new_from_buffer(
+                get_bytes(s3, settings.results_bucket, entry.key), ""
+            )
             sizes[entry.key.rsplit("/", 1)[1]] = (thumb.width, thumb.height)
             assert thumb.hasalpha()  # transparency survives
     assert sizes == {"thumb-256.webp": (256, 171), "thumb-1024.webp": (300, 200)}
 
 
-def test_non_image_upload_fails_with_unsupported_media(tmp_path: Path, s3: Any, settings: Settings,
-                                                       api: httpx.Client) -> None:
+def test_non_image_upload_fails_with_unsupported_media(
+    tmp_path: Path, s3: Any, settings: Settings, api: httpx.Client
+) -> None:
     path = tmp_path / "notes.jpg"  # the name lies; the bytes decide
     path.write_text("just some text, not a picture\n" * 50)
     record = wait_for_job(api, upload(s3, settings, path, "misc/notes.jpg"))
@@ -85,20 +89,32 @@ def test_non_image_upload_fails_with_unsupported_media(tmp_path: Path, s3: Any, 
     assert listing.get("KeyCount", 0) == 0  # no manifest, no partial outputs advertised
 
 
-def test_duplicate_s3_event_is_the_same_job(tmp_path: Path, s3: Any, settings: Settings,
-                                            api: httpx.Client) -> None:
+def test_duplicate_s3_event_is_the_same_job(
+    tmp_path: Path, s3: Any, settings: Settings, api: httpx.Client
+) -> None:
     path = write_sample(tmp_path / "dup.jpg", 640, 480, seed=11)
     job_id = upload(s3, settings, path, "dup/my photo+1.jpg")
     first = wait_for_job(api, job_id)
     assert first.state is JobState.SUCCEEDED
     assert first.source.key == "dup/my photo+1.jpg"  # quote_plus'd in the event, decoded here
     head = s3.head_object(Bucket=settings.uploads_bucket, Key="dup/my photo+1.jpg")
-    redelivery = {"Records": [{
-        "eventVersion": "2.1", "eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
-        "s3": {"bucket": {"name": settings.uploads_bucket},
-               "object": {"key": "dup/my+photo%2B1.jpg", "size": path.stat().st_size,
-                          "eTag": head["ETag"].strip('"')}},
-    }]}
+    redelivery = {
+        "Records": [
+            {
+                "eventVersion": "2.1",
+                "eventSource": "aws:s3",
+                "eventName": "ObjectCreated:Put",
+                "s3": {
+                    "bucket": {"name": settings.uploads_bucket},
+                    "object": {
+                        "key": "dup/my+photo%2B1.jpg",
+                        "size": path.stat().st_size,
+                        "eTag": head["ETag"].strip('"'),
+                    },
+                },
+            }
+        ]
+    }
     response = api.post("/v1/events/s3", json=redelivery)
     assert response.status_code == 202
     assert response.json()["jobs"] == [job_id]
@@ -106,10 +122,13 @@ def test_duplicate_s3_event_is_the_same_job(tmp_path: Path, s3: Any, settings: S
     assert again.attempts == 1 and again.state is JobState.SUCCEEDED
 
 
-def test_overwriting_an_object_is_a_new_job(tmp_path: Path, s3: Any, settings: Settings,
-                                            api: httpx.Client) -> None:
+def test_overwriting_an_object_is_a_new_job(
+    tmp_path: Path, s3: Any, settings: Settings, api: httpx.Client
+) -> None:
     first = upload(s3, settings, write_sample(tmp_path / "a.jpg", 500, 400, seed=1), "same/key.jpg")
-    second = upload(s3, settings, write_sample(tmp_path / "b.jpg", 400, 500, seed=2), "same/key.jpg")
+    second = upload(
+        s3, settings, write_sample(tmp_path / "b.jpg", 400, 500, seed=2), "same/key.jpg"
+    )
     assert first != second
     assert wait_for_job(api, second).state is JobState.SUCCEEDED
     metadata = json.loads(get_bytes(s3, settings.results_bucket, f"{second}/metadata.json"))

@@ -33,8 +33,11 @@ def test_submit_returns_202_at_once_and_the_job_completes(
     api: httpx.Client, s3: Any, settings: Settings, source_key: str
 ) -> None:
     key = str(uuid.uuid4())
-    response = api.post("/v1/jobs", json={"source": {"bucket": SOURCES, "key": source_key}},
-                        headers={"Idempotency-Key": key})
+    response = api.post(
+        "/v1/jobs",
+        json={"source": {"bucket": SOURCES, "key": source_key}},
+        headers={"Idempotency-Key": key},
+    )
     assert response.status_code == 202
     body = response.json()
     assert response.headers["location"] == f"/v1/jobs/{body['job_id']}"
@@ -48,8 +51,11 @@ def test_submit_returns_202_at_once_and_the_job_completes(
     manifest = read_manifest(s3, settings.results_bucket, body["job_id"])
     assert {o.width for o in manifest.outputs if o.width} == {256, 1024}
 
-    again = api.post("/v1/jobs", json={"source": {"bucket": SOURCES, "key": source_key}},
-                     headers={"Idempotency-Key": key})
+    again = api.post(
+        "/v1/jobs",
+        json={"source": {"bucket": SOURCES, "key": source_key}},
+        headers={"Idempotency-Key": key},
+    )
     assert again.status_code == 202
     assert again.json() == {**body, "state": "succeeded", "created": False}
     assert wait_for_job(api, body["job_id"]).attempts == 1  # not run a second time
@@ -63,10 +69,19 @@ def test_requests_without_a_key_are_separate_jobs(api: httpx.Client, source_key:
 
 def test_reusing_a_key_for_another_source_is_a_conflict(api: httpx.Client, source_key: str) -> None:
     key = str(uuid.uuid4())
-    assert api.post("/v1/jobs", json={"source": {"bucket": SOURCES, "key": source_key}},
-                    headers={"Idempotency-Key": key}).status_code == 202
-    clash = api.post("/v1/jobs", json={"source": {"bucket": SOURCES, "key": "other.jpg"}},
-                     headers={"Idempotency-Key": key})
+    assert (
+        api.post(
+            "/v1/jobs",
+            json={"source": {"bucket": SOURCES, "key": source_key}},
+            headers={"Idempotency-Key": key},
+        ).status_code
+        == 202
+    )
+    clash = api.post(
+        "/v1/jobs",
+        json={"source": {"bucket": SOURCES, "key": "other.jpg"}},
+        headers={"Idempotency-Key": key},
+    )
     assert clash.status_code == 409
     assert clash.headers["content-type"] == "application/problem+json"
 
@@ -93,13 +108,24 @@ def test_minio_style_event_over_http_creates_a_job(
     event = {
         "EventName": "s3:ObjectCreated:Put",
         "Key": f"{SOURCES}/minio/shot 1.png",
-        "Records": [{
-            "eventVersion": "2.0", "eventSource": "minio:s3", "awsRegion": "",
-            "eventName": "s3:ObjectCreated:Put",
-            "s3": {"s3SchemaVersion": "1.0", "bucket": {"name": SOURCES},
-                   "object": {"key": "minio%2Fshot+1.png", "size": path.stat().st_size,
-                              "eTag": etag, "sequencer": "17F2C0B8F1D1A2B3"}},
-        }],
+        "Records": [
+            {
+                "eventVersion": "2.0",
+                "eventSource": "minio:s3",
+                "awsRegion": "",
+                "eventName": "s3:ObjectCreated:Put",
+                "s3": {
+                    "s3SchemaVersion": "1.0",
+                    "bucket": {"name": SOURCES},
+                    "object": {
+                        "key": "minio%2Fshot+1.png",
+                        "size": path.stat().st_size,
+                        "eTag": etag,
+                        "sequencer": "17F2C0B8F1D1A2B3",
+                    },
+                },
+            }
+        ],
     }
     response = api.post("/v1/events/s3", json=event)
     assert response.status_code == 202

@@ -99,7 +99,6 @@ def s3_test_event(bucket: str = BUCKET) -> dict[str, Any]:
     }
 
 
-
 def sqs_record(body: str) -> dict[str, Any]:
     return {
         "messageId": "059f36b4-87a3-44ab-83d2-661975830a7d",
@@ -134,11 +133,11 @@ def sns_envelope(message: str) -> dict[str, Any]:
         "Timestamp": "2024-05-01T12:00:00.123Z",
         "SignatureVersion": "1",
         "Signature": "EXAMPLEpH+DcEwjAPg8O9mY8dReBSwksfg2S7WKQcikcNKWLQjwu6A4VbeS0QHVCkhRS7fUQ"
-                     "vi2egU3N858fiTDN6bkkOxYDVrY0Ad8L10Hs3zH81mtnPk5uvvolIC1CXGu43obcgFxeL3k=",
+        "vi2egU3N858fiTDN6bkkOxYDVrY0Ad8L10Hs3zH81mtnPk5uvvolIC1CXGu43obcgFxeL3k=",
         "SigningCertURL": "https://sns.us-west-2.amazonaws.com/SimpleNotificationService-"
-                          "f3ecfb7224c7233fe7bb5f59f96de52f.pem",
+        "f3ecfb7224c7233fe7bb5f59f96de52f.pem",
         "UnsubscribeURL": "https://sns.us-west-2.amazonaws.com/?Action=Unsubscribe&SubscriptionArn="
-                          "arn:aws:sns:us-west-2:123456789012:heavylift-uploads:c9135db0",
+        "arn:aws:sns:us-west-2:123456789012:heavylift-uploads:c9135db0",
     }
 
 
@@ -195,16 +194,20 @@ def eventbridge(
 
 def minio_webhook(encoded_key: str, raw_key: str, *, bucket: str = BUCKET) -> dict[str, Any]:
     """What a MinIO bucket notification webhook POSTs (Ceph RGW is similar)."""
-    record = s3_record(encoded_key, event_name="s3:ObjectCreated:Put", bucket=bucket,
-                       version_id=None, event_version="2.0")
+    record = s3_record(
+        encoded_key,
+        event_name="s3:ObjectCreated:Put",
+        bucket=bucket,
+        version_id=None,
+        event_version="2.0",
+    )
     record["eventSource"] = "minio:s3"
     record["awsRegion"] = ""
     record["userIdentity"] = {"principalId": "minioadmin"}
     record["s3"]["object"]["contentType"] = "image/jpeg"
     record["s3"]["object"]["userMetadata"] = {"content-type": "image/jpeg"}
     record["source"] = {"host": "10.0.0.7", "port": "", "userAgent": "MinIO (linux; amd64)"}
-    return {"EventName": "s3:ObjectCreated:Put", "Key": f"{bucket}/{raw_key}",
-            "Records": [record]}
+    return {"EventName": "s3:ObjectCreated:Put", "Key": f"{bucket}/{raw_key}", "Records": [record]}
 
 
 # Every envelope one upload can arrive in: (envelope name reported, payload builder).
@@ -213,8 +216,12 @@ ENVELOPES: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "s3-direct": ("s3", lambda enc, raw: notification(s3_record(enc))),
     "sqs": ("sqs", lambda enc, raw: sqs_batch(json.dumps(notification(s3_record(enc))))),
     "sns-lambda": ("sns", lambda enc, raw: sns_lambda(json.dumps(notification(s3_record(enc))))),
-    "sns-sqs": ("sns", lambda enc, raw: sqs_batch(
-        json.dumps(sns_envelope(json.dumps(notification(s3_record(enc))))))),
+    "sns-sqs": (
+        "sns",
+        lambda enc, raw: sqs_batch(
+            json.dumps(sns_envelope(json.dumps(notification(s3_record(enc)))))
+        ),
+    ),
     "eventbridge": ("eventbridge", lambda enc, raw: eventbridge(raw)),
     "eventbridge-sqs": ("eventbridge", lambda enc, raw: sqs_batch(json.dumps(eventbridge(raw)))),
 }

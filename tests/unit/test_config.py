@@ -27,15 +27,17 @@ from heavylift.jobs import default_spec
         ("16,8192", (16, 8192)),
     ],
 )
-def test_thumbnail_widths_from_env(monkeypatch: pytest.MonkeyPatch, raw: str,
-                                   widths: tuple[int, ...]) -> None:
+def test_thumbnail_widths_from_env(
+    monkeypatch: pytest.MonkeyPatch, raw: str, widths: tuple[int, ...]
+) -> None:
     """Comma lists and JSON lists both work; the result is sorted and free of duplicates."""
     monkeypatch.setenv("HEAVYLIFT_THUMBNAIL_WIDTHS", raw)
     assert Settings(_env_file=None).thumbnail_widths == widths  # type: ignore[call-arg]
 
 
-@pytest.mark.parametrize("raw", ["15", "8193", "0", "-256", "256,10000", "", "[]", "abc",
-                                 "256;1024"])
+@pytest.mark.parametrize(
+    "raw", ["15", "8193", "0", "-256", "256,10000", "", "[]", "abc", "256;1024"]
+)
 def test_bad_thumbnail_widths_are_rejected(monkeypatch: pytest.MonkeyPatch, raw: str) -> None:
     """A typo must stop the process at start, not produce 0-pixel or 1-gigapixel outputs."""
     monkeypatch.setenv("HEAVYLIFT_THUMBNAIL_WIDTHS", raw)
@@ -75,12 +77,17 @@ def test_env_prefix_is_respected(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("HEAVYLIFT_MAX_RETRIES", "-1"), ("HEAVYLIFT_THUMBNAIL_QUALITY", "0"),
-     ("HEAVYLIFT_THUMBNAIL_QUALITY", "101"), ("HEAVYLIFT_LOG_FORMAT", "xml"),
-     ("HEAVYLIFT_MAX_PIXELS", "lots")],
+    [
+        ("HEAVYLIFT_MAX_RETRIES", "-1"),
+        ("HEAVYLIFT_THUMBNAIL_QUALITY", "0"),
+        ("HEAVYLIFT_THUMBNAIL_QUALITY", "101"),
+        ("HEAVYLIFT_LOG_FORMAT", "xml"),
+        ("HEAVYLIFT_MAX_PIXELS", "lots"),
+    ],
 )
-def test_invalid_values_are_rejected(monkeypatch: pytest.MonkeyPatch, name: str,
-                                     value: str) -> None:
+def test_invalid_values_are_rejected(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
     monkeypatch.setenv(name, value)
     with pytest.raises(ValidationError):
         Settings(_env_file=None)  # type: ignore[call-arg]
@@ -103,8 +110,9 @@ def write_dev_env(directory: Path, text: str) -> None:
 
 def test_dev_env_file_is_a_fallback(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """`heavylift dev up` writes ports there; exported variables still win."""
-    write_dev_env(tmp_path, "HEAVYLIFT_REDIS_URL=redis://127.0.0.1:7777/0\n"
-                            "HEAVYLIFT_NAMESPACE=from-file\n")
+    write_dev_env(
+        tmp_path, "HEAVYLIFT_REDIS_URL=redis://127.0.0.1:7777/0\nHEAVYLIFT_NAMESPACE=from-file\n"
+    )
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("HEAVYLIFT_NAMESPACE", "from-env")
     settings = Settings()
@@ -112,8 +120,7 @@ def test_dev_env_file_is_a_fallback(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     assert settings.namespace == "from-env"
 
 
-def test_env_file_none_ignores_the_dev_env(monkeypatch: pytest.MonkeyPatch,
-                                           tmp_path: Path) -> None:
+def test_env_file_none_ignores_the_dev_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     write_dev_env(tmp_path, "HEAVYLIFT_REDIS_URL=redis://127.0.0.1:7777/0\n")
     monkeypatch.chdir(tmp_path)
     settings = Settings(_env_file=None)  # type: ignore[call-arg]

@@ -75,8 +75,9 @@ def test_eventbridge_keys_are_not_url_decoded() -> None:
 
 def test_minio_webhook_shape() -> None:
     """MinIO adds top-level EventName/Key and prefixes eventName with 's3:'."""
-    event = only(object_created_events(minio_webhook("uploads%2Fmy+photo.jpg",
-                                                     "uploads/my photo.jpg")))
+    event = only(
+        object_created_events(minio_webhook("uploads%2Fmy+photo.jpg", "uploads/my photo.jpg"))
+    )
     assert event.location == S3Location(bucket=BUCKET, key="uploads/my photo.jpg", etag=ETAG)
 
 
@@ -124,8 +125,9 @@ def test_empty_version_id_means_none() -> None:
     [
         pytest.param(s3_test_event(), id="direct"),
         pytest.param(sqs_batch(json.dumps(s3_test_event())), id="in-sqs"),
-        pytest.param(sqs_batch(json.dumps(sns_envelope(json.dumps(s3_test_event())))),
-                     id="in-sns-sqs"),
+        pytest.param(
+            sqs_batch(json.dumps(sns_envelope(json.dumps(s3_test_event())))), id="in-sns-sqs"
+        ),
     ],
 )
 def test_s3_test_event_is_ignored(payload: Any) -> None:
@@ -136,14 +138,23 @@ def test_s3_test_event_is_ignored(payload: Any) -> None:
 @pytest.mark.parametrize(
     "payload",
     [
-        pytest.param(notification(s3_record("d.jpg", event_name="ObjectRemoved:Delete",
-                                            etag=None, size=0)), id="delete"),
-        pytest.param(notification(s3_record("d.jpg", event_name="ObjectRemoved:DeleteMarkerCreated",
-                                            etag=None)), id="delete-marker"),
-        pytest.param(notification(s3_record("d.jpg", event_name="s3:ObjectRemoved:Delete")),
-                     id="minio-delete"),
-        pytest.param(notification(s3_record("d.jpg", event_name="ObjectRestore:Completed")),
-                     id="restore"),
+        pytest.param(
+            notification(s3_record("d.jpg", event_name="ObjectRemoved:Delete", etag=None, size=0)),
+            id="delete",
+        ),
+        pytest.param(
+            notification(
+                s3_record("d.jpg", event_name="ObjectRemoved:DeleteMarkerCreated", etag=None)
+            ),
+            id="delete-marker",
+        ),
+        pytest.param(
+            notification(s3_record("d.jpg", event_name="s3:ObjectRemoved:Delete")),
+            id="minio-delete",
+        ),
+        pytest.param(
+            notification(s3_record("d.jpg", event_name="ObjectRestore:Completed")), id="restore"
+        ),
         pytest.param(eventbridge("d.jpg", detail_type="Object Deleted"), id="eventbridge"),
         pytest.param(notification(), id="no-records"),
     ],
@@ -183,8 +194,9 @@ def _eventbridge_without_key() -> dict[str, Any]:
         pytest.param("not json at all", id="non-json-string"),
         pytest.param({"Records": "nope"}, id="records-not-a-list"),
         pytest.param({"Records": ["nope"]}, id="record-not-an-object"),
-        pytest.param({"Records": [{"eventSource": "aws:dynamodb", "dynamodb": {}}]},
-                     id="foreign-record"),
+        pytest.param(
+            {"Records": [{"eventSource": "aws:dynamodb", "dynamodb": {}}]}, id="foreign-record"
+        ),
         pytest.param(sqs_batch("this is not JSON"), id="sqs-non-json-body"),
         pytest.param(sqs_batch(""), id="sqs-empty-body"),
         pytest.param(sqs_batch(json.dumps({"unexpected": True})), id="sqs-unknown-body"),

@@ -56,8 +56,9 @@ def producer_on(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, url: str) -> It
 
 
 @pytest.fixture
-def producer(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, redis_url: str,
-             redis_client: redis.Redis) -> Iterator[None]:
+def producer(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, redis_url: str, redis_client: redis.Redis
+) -> Iterator[None]:
     """Producers (HTTP app and Lambda handler) talking to a live, flushed redis-server."""
     with producer_on(monkeypatch, tmp_path, redis_url):
         yield
@@ -120,8 +121,9 @@ def test_create_job_is_queued_and_readable(api: TestClient, redis_client: redis.
 
 
 @pytest.mark.parametrize("header", ["Idempotency-Key", "webhook-id"])
-def test_repeated_key_returns_the_same_job(api: TestClient, redis_client: redis.Redis,
-                                           header: str) -> None:
+def test_repeated_key_returns_the_same_job(
+    api: TestClient, redis_client: redis.Redis, header: str
+) -> None:
     """A client retrying after a timeout must not start the work twice."""
     first = api.post("/v1/jobs", json={"source": SOURCE}, headers={header: "msg_2KWPBgLlAfxdpx"})
     second = api.post("/v1/jobs", json={"source": SOURCE}, headers={header: "msg_2KWPBgLlAfxdpx"})
@@ -151,20 +153,23 @@ def test_reused_key_with_another_source_is_a_conflict(api: TestClient) -> None:
         pytest.param(b"{not json", 400, id="invalid-json"),
         pytest.param(b"\xff\xfe\x00garbage", 400, id="not-utf8"),
         pytest.param(b"", 400, id="empty"),
-        pytest.param(json.dumps({"source": SOURCE, "priority": "high"}).encode(), 422,
-                     id="unknown-field"),
-        pytest.param(json.dumps({"source": {**SOURCE, "acl": "public"}}).encode(), 422,
-                     id="unknown-source-field"),
+        pytest.param(
+            json.dumps({"source": SOURCE, "priority": "high"}).encode(), 422, id="unknown-field"
+        ),
+        pytest.param(
+            json.dumps({"source": {**SOURCE, "acl": "public"}}).encode(),
+            422,
+            id="unknown-source-field",
+        ),
         pytest.param(b"{}", 422, id="missing-source"),
-        pytest.param(json.dumps({"source": {"bucket": "uploads"}}).encode(), 422,
-                     id="missing-key"),
+        pytest.param(json.dumps({"source": {"bucket": "uploads"}}).encode(), 422, id="missing-key"),
         pytest.param(b"[]", 422, id="not-an-object"),
     ],
 )
-def test_bad_requests_are_problems(api: TestClient, redis_client: redis.Redis,
-                                   content: bytes, status: int) -> None:
-    response = api.post("/v1/jobs", content=content,
-                        headers={"content-type": "application/json"})
+def test_bad_requests_are_problems(
+    api: TestClient, redis_client: redis.Redis, content: bytes, status: int
+) -> None:
+    response = api.post("/v1/jobs", content=content, headers={"content-type": "application/json"})
     assert_problem(response, status)
     assert queued(redis_client) == 0
 
@@ -216,12 +221,16 @@ def test_minio_webhook_is_accepted(api: TestClient) -> None:
 
 @pytest.mark.parametrize(
     "payload",
-    [s3_test_event(), notification(s3_record("folder/", size=0)),
-     notification(s3_record("gone.jpg", event_name="ObjectRemoved:Delete"))],
+    [
+        s3_test_event(),
+        notification(s3_record("folder/", size=0)),
+        notification(s3_record("gone.jpg", event_name="ObjectRemoved:Delete")),
+    ],
     ids=["test-event", "folder-marker", "delete"],
 )
-def test_events_without_work_are_accepted_and_ignored(api: TestClient, redis_client: redis.Redis,
-                                                      payload: dict[str, Any]) -> None:
+def test_events_without_work_are_accepted_and_ignored(
+    api: TestClient, redis_client: redis.Redis, payload: dict[str, Any]
+) -> None:
     response = api.post("/v1/events/s3", json=payload)
     assert (response.status_code, response.json()) == (202, {"jobs": []})
     assert queued(redis_client) == 0
@@ -242,8 +251,10 @@ def test_healthz_up(api: TestClient) -> None:
 def test_handler_submits_then_reports_duplicates(producer: None, redis_client: redis.Redis) -> None:
     event = sqs_batch(json.dumps(notification(s3_record("a.jpg"), s3_record("b.jpg"))))
     first = s3_events.handler(event, None)
-    assert first == {"submitted": [expected_s3_job("a.jpg"), expected_s3_job("b.jpg")],
-                     "duplicates": []}
+    assert first == {
+        "submitted": [expected_s3_job("a.jpg"), expected_s3_job("b.jpg")],
+        "duplicates": [],
+    }
     assert s3_events.handler(event, None) == {"submitted": [], "duplicates": first["submitted"]}
     assert queued(redis_client) == 2
 
@@ -262,8 +273,9 @@ def test_one_poison_message_does_not_drop_its_batch(producer: None) -> None:
     ("path", "payload"),
     [("/v1/jobs", {"source": SOURCE}), ("/v1/events/s3", notification(s3_record("a.jpg")))],
 )
-def test_producers_answer_503_when_redis_is_down(down_api: TestClient, path: str,
-                                                 payload: dict[str, Any]) -> None:
+def test_producers_answer_503_when_redis_is_down(
+    down_api: TestClient, path: str, payload: dict[str, Any]
+) -> None:
     """The client (or MinIO) must retry later; a 202 here would lose the upload."""
     response = down_api.post(path, json=payload)
     body = assert_problem(response, 503)

@@ -37,15 +37,28 @@ class MemorySink:
     files: dict[str, bytes] = field(default_factory=dict)
     types: dict[str, str] = field(default_factory=dict)
 
-    def write(self, name: str, content_type: str, produce: Producer, *,
-              width: int | None = None, height: int | None = None) -> OutputEntry:
+    def write(
+        self,
+        name: str,
+        content_type: str,
+        produce: Producer,
+        *,
+        width: int | None = None,
+        height: int | None = None,
+    ) -> OutputEntry:
         buffer = io.BytesIO()
         produce(buffer)
         data = buffer.getvalue()
         self.files[name] = data
         self.types[name] = content_type
-        return OutputEntry(key=name, bytes=len(data), sha256=hashlib.sha256(data).hexdigest(),
-                           content_type=content_type, width=width, height=height)
+        return OutputEntry(
+            key=name,
+            bytes=len(data),
+            sha256=hashlib.sha256(data).hexdigest(),
+            content_type=content_type,
+            width=width,
+            height=height,
+        )
 
     def image(self, name: str) -> pyvips.Image:
         return pyvips.Image.new_from_buffer(self.files[name], "")
@@ -54,13 +67,15 @@ class MemorySink:
         return json.loads(self.files["metadata.json"])
 
 
-def decode(data: bytes, max_width: int = 1024, max_pixels: int = PIXELS,
-           max_bytes: int = UNLIMITED) -> DecodedImage:
+def decode(
+    data: bytes, max_width: int = 1024, max_pixels: int = PIXELS, max_bytes: int = UNLIMITED
+) -> DecodedImage:
     return decode_image(SourceStream(io.BytesIO(data), max_bytes, 64 * 1024), max_width, max_pixels)
 
 
-def process(data: bytes, widths: tuple[int, ...] = (256, 1024)
-            ) -> tuple[MemorySink, list[OutputEntry]]:
+def process(
+    data: bytes, widths: tuple[int, ...] = (256, 1024)
+) -> tuple[MemorySink, list[OutputEntry]]:
     """What a worker does between reading the source and writing the manifest."""
     spec = PipelineSpec.for_images(widths, 80)
     sink = MemorySink()
@@ -102,8 +117,9 @@ def test_widths_from_a_12_megapixel_photo(big_jpeg: bytes) -> None:
         assert_clean_srgb(image)
     entries = {entry.key: entry for entry in outputs}
     assert (entries["thumb-1024.webp"].width, entries["thumb-1024.webp"].height) == (1024, 768)
-    assert entries["thumb-256.webp"].sha256 == hashlib.sha256(
-        sink.files["thumb-256.webp"]).hexdigest()
+    assert (
+        entries["thumb-256.webp"].sha256 == hashlib.sha256(sink.files["thumb-256.webp"]).hexdigest()
+    )
     assert sink.types["metadata.json"] == "application/json"
 
 
@@ -111,17 +127,25 @@ def test_small_sources_are_never_upscaled() -> None:
     """A 300 px source asked for 512 and 1024 px thumbnails stays 300 px in both."""
     sink, outputs = process(photo_like(300, 200).write_to_buffer(".png"), widths=(256, 512, 1024))
     sizes = {o.key: (o.width, o.height) for o in outputs if o.key.endswith(".webp")}
-    assert sizes == {"thumb-256.webp": (256, 171), "thumb-512.webp": (300, 200),
-                     "thumb-1024.webp": (300, 200)}
+    assert sizes == {
+        "thumb-256.webp": (256, 171),
+        "thumb-512.webp": (300, 200),
+        "thumb-1024.webp": (300, 200),
+    }
     for name, size in sizes.items():
         assert (sink.image(name).width, sink.image(name).height) == size
 
 
 @pytest.mark.parametrize(
     ("source", "width", "expected"),
-    [((4000, 3000), 256, (256, 192)), ((3000, 4000), 256, (256, 341)),
-     ((300, 200), 1024, (300, 200)), ((256, 256), 256, (256, 256)),
-     ((200, 3000), 128, (34, 512)), ((100, 1000), 128, (51, 512))],
+    [
+        ((4000, 3000), 256, (256, 192)),
+        ((3000, 4000), 256, (256, 341)),
+        ((300, 200), 1024, (300, 200)),
+        ((256, 256), 256, (256, 256)),
+        ((200, 3000), 128, (34, 512)),
+        ((100, 1000), 128, (51, 512)),
+    ],
 )
 def test_resize_to_width(source: tuple[int, int], width: int, expected: tuple[int, int]) -> None:
     """Fit into width x 4*width, never enlarge: a banner-tall image is capped by height."""
@@ -169,8 +193,14 @@ def test_metadata_reports_upright_size_for_orientation_6() -> None:
     assert stored.width < stored.height  # stored on its side
     sink, _ = process(data)
     assert sink.metadata() == {
-        "media_type": "image", "format": "jpeg", "width": stored.height, "height": stored.width,
-        "orientation": 6, "alpha": False, "pages": 1, "bytes": len(data),
+        "media_type": "image",
+        "format": "jpeg",
+        "width": stored.height,
+        "height": stored.width,
+        "orientation": 6,
+        "alpha": False,
+        "pages": 1,
+        "bytes": len(data),
         "sha256": hashlib.sha256(data).hexdigest(),
     }
 
@@ -187,9 +217,17 @@ def test_icc_tagged_input_comes_out_untagged_srgb() -> None:
 
 @pytest.mark.parametrize(
     ("name", "bands"),
-    [("basn6a16.png", 4), ("basn4a08.png", 4), ("basn4a16.png", 4), ("tbbn2c16.png", 4),
-     ("basn0g01.png", 3), ("basn0g08.png", 3), ("basn0g16.png", 3), ("basn2c16.png", 3),
-     ("basn3p08.png", 3)],
+    [
+        ("basn6a16.png", 4),
+        ("basn4a08.png", 4),
+        ("basn4a16.png", 4),
+        ("tbbn2c16.png", 4),
+        ("basn0g01.png", 3),
+        ("basn0g08.png", 3),
+        ("basn0g16.png", 3),
+        ("basn2c16.png", 3),
+        ("basn3p08.png", 3),
+    ],
 )
 def test_deep_grey_and_alpha_pngs_become_8_bit_srgb(name: str, bands: int) -> None:
     """16-bit and greyscale inputs are converted; transparency is kept, never flattened."""
@@ -209,8 +247,15 @@ def test_generated_alpha_png_keeps_its_transparency() -> None:
     assert image.bands == 4
     assert abs(image.extract_band(3).avg() - 200) < 2
     assert sink.metadata() | {"sha256": None} == {
-        "media_type": "image", "format": "png", "width": 640, "height": 480, "orientation": 1,
-        "alpha": True, "pages": 1, "bytes": len(data), "sha256": None,
+        "media_type": "image",
+        "format": "png",
+        "width": 640,
+        "height": 480,
+        "orientation": 1,
+        "alpha": True,
+        "pages": 1,
+        "bytes": len(data),
+        "sha256": None,
     }
 
 
@@ -280,8 +325,9 @@ def test_truncated_upload_is_corrupt(suffix: str) -> None:
         decode(data[: len(data) // 2])
 
 
-@pytest.mark.parametrize("data", [os.urandom(4096), b"", b"%PDF-1.7\n" + os.urandom(512)],
-                         ids=["random", "empty", "pdf"])
+@pytest.mark.parametrize(
+    "data", [os.urandom(4096), b"", b"%PDF-1.7\n" + os.urandom(512)], ids=["random", "empty", "pdf"]
+)
 def test_non_images_are_unsupported(data: bytes) -> None:
     with pytest.raises(UnsupportedMedia):
         decode(data)

@@ -54,13 +54,22 @@ def store(redis_client: redis.Redis) -> JobStore:
 
 def make_message(key: str = "photos/cat.jpg", job_id: str | None = None) -> JobMessage:
     source = S3Location(bucket="uploads", key=key, etag="abc")
-    return JobMessage(job_id=job_id or s3_job_id(source, SPEC), source=source, spec=SPEC,
-                      origin=JobOrigin.S3_EVENT)
+    return JobMessage(
+        job_id=job_id or s3_job_id(source, SPEC),
+        source=source,
+        spec=SPEC,
+        origin=JobOrigin.S3_EVENT,
+    )
 
 
 def draft(message: JobMessage) -> JobRecord:
-    return JobRecord(job_id=message.job_id, origin=message.origin, source=message.source,
-                     spec=message.spec, queue="image")
+    return JobRecord(
+        job_id=message.job_id,
+        origin=message.origin,
+        source=message.source,
+        spec=message.spec,
+        queue="image",
+    )
 
 
 # --- identity ---------------------------------------------------------------------------
@@ -80,8 +89,9 @@ def test_s3_job_id_ignores_etag_quoting() -> None:
     """A quoted ETag (header style) and a bare one name the same object version."""
     ids = set()
     for etag in ('"abc"', "abc"):
-        (event,) = object_created_events(notification(s3_record("k.jpg", etag=etag,
-                                                                version_id=None)))
+        (event,) = object_created_events(
+            notification(s3_record("k.jpg", etag=etag, version_id=None))
+        )
         ids.add(s3_job_id(event.location, SPEC))
     assert len(ids) == 1
 
@@ -94,15 +104,18 @@ VERSIONED = S3Location(bucket="uploads", key="a.jpg", version_id="v1", etag="e1"
     ("first", "second"),
     [
         pytest.param((BASE, SPEC), (BASE.model_copy(update={"etag": "e2"}), SPEC), id="etag"),
-        pytest.param((VERSIONED, SPEC), (VERSIONED.model_copy(update={"version_id": "v2"}), SPEC),
-                     id="version"),
+        pytest.param(
+            (VERSIONED, SPEC),
+            (VERSIONED.model_copy(update={"version_id": "v2"}), SPEC),
+            id="version",
+        ),
         pytest.param((BASE, SPEC), (VERSIONED, SPEC), id="version-appears"),
         pytest.param((BASE, SPEC), (BASE.model_copy(update={"key": "b.jpg"}), SPEC), id="key"),
-        pytest.param((BASE, SPEC), (BASE.model_copy(update={"bucket": "other"}), SPEC),
-                     id="bucket"),
+        pytest.param(
+            (BASE, SPEC), (BASE.model_copy(update={"bucket": "other"}), SPEC), id="bucket"
+        ),
         pytest.param((BASE, SPEC), (BASE, PipelineSpec.for_images((256,), 80)), id="widths"),
-        pytest.param((BASE, SPEC), (BASE, PipelineSpec.for_images((256, 1024), 90)),
-                     id="quality"),
+        pytest.param((BASE, SPEC), (BASE, PipelineSpec.for_images((256, 1024), 90)), id="quality"),
     ],
 )
 def test_s3_job_id_changes_with_the_object_or_the_work(
@@ -204,10 +217,13 @@ def test_update_is_atomic_under_concurrency(store: JobStore) -> None:
         try:
             start.wait()
             for n in range(rounds):
+
                 def change(record: JobRecord, n: int = n) -> JobRecord:
-                    record.errors.append(AttemptError(attempt=n, code=f"w{worker}",
-                                                      message="x", transient=True))
+                    record.errors.append(
+                        AttemptError(attempt=n, code=f"w{worker}", message="x", transient=True)
+                    )
                     return record
+
                 store.update(message.job_id, change)
         except BaseException as exc:  # noqa: BLE001 - reported below
             failures.append(exc)

@@ -13,13 +13,19 @@ README = (Path(__file__).parents[2] / "README.md").read_text()
 
 
 def test_every_setting_is_documented() -> None:
-    missing = [f"HEAVYLIFT_{name.upper()}" for name in Settings.model_fields
-               if f"HEAVYLIFT_{name.upper()}" not in README]
+    missing = [
+        f"HEAVYLIFT_{name.upper()}"
+        for name in Settings.model_fields
+        if f"HEAVYLIFT_{name.upper()}" not in README
+    ]
     assert missing == []
 
 
 def test_every_route_is_documented() -> None:
     routes = [r for r in app.routes if isinstance(r, Route)]
-    missing = [f"{sorted(r.methods or [])} {r.path}" for r in routes
-               if not any(f"{m} {r.path}" in README for m in (r.methods or []))]
+    missing = [
+        f"{sorted(r.methods or [])} {r.path}"
+        for r in routes
+        if not any(f"{m} {r.path}" in README for m in (r.methods or []))
+    ]
     assert missing == []

@@ -29,8 +29,12 @@ MiB = 1024 * 1024
 
 
 def make_settings(**overrides: Any) -> Settings:
-    return Settings(_env_file=None, aws_access_key_id="testing",  # type: ignore[call-arg]
-                    aws_secret_access_key="testing", **overrides)
+    return Settings(
+        _env_file=None,
+        aws_access_key_id="testing",  # type: ignore[call-arg]
+        aws_secret_access_key="testing",
+        **overrides,
+    )
 
 
 @pytest.fixture
@@ -42,8 +46,7 @@ def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         client = s3_client(make_settings())
         client.create_bucket(Bucket=UPLOADS)
         client.create_bucket(Bucket=RESULTS)
-        client.put_bucket_versioning(Bucket=UPLOADS,
-                                     VersioningConfiguration={"Status": "Enabled"})
+        client.put_bucket_versioning(Bucket=UPLOADS, VersioningConfiguration={"Status": "Enabled"})
         yield client
 
 
@@ -51,6 +54,7 @@ def chunks_of(data: bytes, size: int = MiB) -> Any:
     def produce(out: Writable) -> None:
         for start in range(0, len(data), size):
             out.write(data[start : start + size])
+
     return produce
 
 
@@ -62,20 +66,26 @@ def stored(s3: Any, key: str) -> tuple[bytes, dict[str, Any]]:
 def test_write_stores_bytes_type_and_hash(s3: Any) -> None:
     data = b'{"hello": "world"}'
     sink = S3OutputSink(s3, RESULTS, "job1/", make_settings())
-    entry = sink.write("metadata.json", "application/json", chunks_of(data, 5),
-                       width=None, height=None)
+    entry = sink.write(
+        "metadata.json", "application/json", chunks_of(data, 5), width=None, height=None
+    )
     body, response = stored(s3, "job1/metadata.json")
     assert body == data
     assert response["ContentType"] == "application/json"
     assert response["Metadata"]["sha256"] == hashlib.sha256(data).hexdigest()
     assert (entry.key, entry.bytes, entry.sha256, entry.content_type) == (
-        "job1/metadata.json", len(data), hashlib.sha256(data).hexdigest(), "application/json")
+        "job1/metadata.json",
+        len(data),
+        hashlib.sha256(data).hexdigest(),
+        "application/json",
+    )
 
 
 def test_write_reports_dimensions(s3: Any) -> None:
     sink = S3OutputSink(s3, RESULTS, "job2", make_settings())
-    entry = sink.write("thumb-256.webp", "image/webp", chunks_of(b"RIFF....WEBP"),
-                       width=256, height=192)
+    entry = sink.write(
+        "thumb-256.webp", "image/webp", chunks_of(b"RIFF....WEBP"), width=256, height=192
+    )
     assert (entry.key, entry.width, entry.height) == ("job2/thumb-256.webp", 256, 192)
     assert stored(s3, "job2/thumb-256.webp")[1]["ContentType"] == "image/webp"
 
@@ -85,7 +95,8 @@ def test_large_output_is_uploaded_in_parts_and_hash_still_matches(s3: Any) -> No
     settings = make_settings(multipart_threshold_bytes=5 * MiB, spool_memory_bytes=1024)
     data = os.urandom(12 * MiB)
     entry = S3OutputSink(s3, RESULTS, "big", settings).write(
-        "video.bin", "application/octet-stream", chunks_of(data))
+        "video.bin", "application/octet-stream", chunks_of(data)
+    )
     body, response = stored(s3, "big/video.bin")
     assert response["ETag"].strip('"').endswith("-3")  # 5 + 5 + 2 MiB
     assert hashlib.sha256(body).hexdigest() == entry.sha256 == hashlib.sha256(data).hexdigest()
@@ -94,13 +105,15 @@ def test_large_output_is_uploaded_in_parts_and_hash_still_matches(s3: Any) -> No
 
 def test_small_output_is_a_single_put(s3: Any) -> None:
     settings = make_settings(multipart_threshold_bytes=5 * MiB, spool_memory_bytes=1024)
-    S3OutputSink(s3, RESULTS, "small", settings).write("a.bin", "application/octet-stream",
-                                                       chunks_of(os.urandom(64 * 1024)))
+    S3OutputSink(s3, RESULTS, "small", settings).write(
+        "a.bin", "application/octet-stream", chunks_of(os.urandom(64 * 1024))
+    )
     assert "-" not in stored(s3, "small/a.bin")[1]["ETag"]
 
 
 def test_failing_producer_stores_nothing(s3: Any) -> None:
     """A half-encoded thumbnail must never appear under the job's results."""
+
     def produce(out: Writable) -> None:
         out.write(b"partial")
         raise RuntimeError("encoder died")
@@ -165,8 +178,10 @@ def test_object_over_the_limit_is_too_large(s3: Any) -> None:
 
 
 def client_error(code: str, status: int) -> ClientError:
-    return ClientError({"Error": {"Code": code, "Message": "m"},
-                        "ResponseMetadata": {"HTTPStatusCode": status}}, "GetObject")
+    return ClientError(
+        {"Error": {"Code": code, "Message": "m"}, "ResponseMetadata": {"HTTPStatusCode": status}},
+        "GetObject",
+    )
 
 
 @pytest.mark.parametrize(
