@@ -8,4 +8,4 @@ _settings = get_settings()
 configure_logging(_settings.log_format, _settings.log_level)
 broker = install_broker(_settings)
 
-import actors.images  # noqa: E402,F401  (actors bind to the broker installed above)
+import actors.media  # noqa: E402,F401  (actors bind to the broker installed above)

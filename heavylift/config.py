@@ -46,7 +46,11 @@ class Settings(BaseSettings):
 
     # Limits: each breach fails the job with a named error instead of hurting the worker.
     max_source_bytes: int = 5 * 1024**3
-    max_pixels: int = 100_000_000
+    max_pixels: int = Field(default=100_000_000, description="Per image or video frame.")
+    max_duration_s: float = 4 * 3600
+    max_job_seconds: int = Field(
+        default=3 * 3600, description="Processing time per job; ffmpeg is killed past it."
+    )
 
     # Reliability.
     max_retries: int = Field(default=5, ge=0)

@@ -49,6 +49,12 @@ class AccessDenied(PermanentError):
     code = "access_denied"
 
 
+class JobTimeout(PermanentError):
+    """The job ran past its processing time limit; its decoder was stopped."""
+
+    code = "timeout"
+
+
 class InvalidEvent(PermanentError):
     """A payload that is none of the S3 notification shapes Heavylift understands."""
 

@@ -15,16 +15,21 @@ import logging
 import uuid
 from contextlib import suppress
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 from typing import Protocol
 
 from heavylift.config import Settings
 from heavylift.errors import HeavyliftError
 from heavylift.jobstore import JobStore
-from heavylift.models import JobMessage, JobRecord, PipelineSpec, S3Location, utcnow
+from heavylift.models import JobMessage, JobRecord, S3Location, utcnow
+from heavylift.spec import MediaKind, PipelineSpec
 
 log = logging.getLogger(__name__)
 
-IMAGE_QUEUE = "image"
+# The producer never reads the bytes, so it guesses the queue from the name; the worker
+# sniffs the bytes and moves a mislabelled job to the right queue before doing any work.
+VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".qt", ".mkv", ".webm", ".avi", ".3gp", ".ogv"}
+AUDIO_SUFFIXES = {".mp3", ".m4a", ".aac", ".wav", ".flac", ".ogg", ".oga", ".opus"}
 
 
 class Dispatcher(Protocol):
@@ -44,7 +49,7 @@ class Submission:
 
 
 def default_spec(settings: Settings) -> PipelineSpec:
-    return PipelineSpec.for_images(settings.thumbnail_widths, settings.thumbnail_quality)
+    return PipelineSpec.default(settings.thumbnail_widths, settings.thumbnail_quality)
 
 
 def s3_job_id(source: S3Location, spec: PipelineSpec) -> str:
@@ -71,13 +76,18 @@ def webhook_job_id(idempotency_key: str | None) -> str:
     return "j" + digest[:31]
 
 
-def queue_for(spec: PipelineSpec) -> str:
-    return IMAGE_QUEUE
+def queue_for(source: S3Location) -> str:
+    suffix = PurePosixPath(source.key).suffix.lower()
+    if suffix in VIDEO_SUFFIXES:
+        return MediaKind.VIDEO.queue
+    if suffix in AUDIO_SUFFIXES:
+        return MediaKind.AUDIO.queue
+    return MediaKind.IMAGE.queue
 
 
 def submit(message: JobMessage, store: JobStore, dispatcher: Dispatcher) -> Submission:
     """Create (or find) the job and make sure its message is on the queue."""
-    queue = queue_for(message.spec)
+    queue = queue_for(message.source)
     draft = JobRecord(
         job_id=message.job_id,
         origin=message.origin,

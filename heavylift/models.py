@@ -12,13 +12,11 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from heavylift.spec import Frozen, MediaKind, PipelineSpec
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-class Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class S3Location(Frozen):
@@ -32,40 +30,6 @@ class S3Location(Frozen):
     @property
     def uri(self) -> str:
         return f"s3://{self.bucket}/{self.key}"
-
-
-# --- pipeline spec: an ordered list of steps, each a plain value ---------------------------
-
-
-class ThumbnailStep(Frozen):
-    """Resized copies, never upscaled, upright, sRGB, metadata stripped."""
-
-    kind: Literal["thumbnail"] = "thumbnail"
-    widths: tuple[int, ...] = (256, 1024)
-    format: Literal["webp"] = "webp"
-    quality: int = Field(80, ge=1, le=100)
-
-
-class MetadataStep(Frozen):
-    """``metadata.json``: what the source is (dimensions, format, orientation, hash)."""
-
-    kind: Literal["metadata"] = "metadata"
-
-
-Step = Annotated[ThumbnailStep | MetadataStep, Field(discriminator="kind")]
-
-
-class PipelineSpec(Frozen):
-    steps: tuple[Step, ...]
-
-    @classmethod
-    def for_images(cls, widths: tuple[int, ...], quality: int) -> PipelineSpec:
-        return cls(steps=(ThumbnailStep(widths=widths, quality=quality), MetadataStep()))
-
-    @property
-    def max_width(self) -> int:
-        widths = [w for s in self.steps if isinstance(s, ThumbnailStep) for w in s.widths]
-        return max(widths, default=0)
 
 
 # --- messages and records ------------------------------------------------------------------
@@ -118,7 +82,7 @@ class OutputEntry(Frozen):
 
 
 class ImageMetadata(Frozen):
-    """The content of ``metadata.json`` for an image source."""
+    """``metadata.json`` of an image. Width and height are as displayed (orientation applied)."""
 
     media_type: Literal["image"] = "image"
     format: str
@@ -131,12 +95,48 @@ class ImageMetadata(Frozen):
     sha256: str
 
 
+class VideoMetadata(Frozen):
+    """``metadata.json`` of a video. Width and height are as displayed (rotation applied)."""
+
+    media_type: Literal["video"] = "video"
+    container: str
+    duration_s: float | None
+    video_codec: str
+    audio_codec: str | None = None
+    width: int
+    height: int
+    rotation: int = 0
+    fps: float | None = None
+    bitrate_kbps: int | None = None
+    bytes: int
+    sha256: str | None = Field(None, description="None when ffmpeg read the source by URL.")
+
+
+class AudioMetadata(Frozen):
+    """``metadata.json`` of an audio file."""
+
+    media_type: Literal["audio"] = "audio"
+    container: str
+    duration_s: float | None
+    codec: str
+    sample_rate: int
+    channels: int
+    bitrate_kbps: int | None = None
+    bytes: int
+    sha256: str | None = None
+
+
+MediaMetadata = Annotated[
+    ImageMetadata | VideoMetadata | AudioMetadata, Field(discriminator="media_type")
+]
+
+
 class Manifest(Frozen):
     """``manifest.json``, written last: its presence means every output listed is complete."""
 
     job_id: str
     source: S3Location
-    source_sha256: str
+    source_sha256: str | None
     outputs: tuple[OutputEntry, ...]
     created_at: datetime = Field(default_factory=utcnow)
     producer: str = "heavylift"
@@ -164,7 +164,8 @@ class JobRecord(BaseModel):
     errors: list[AttemptError] = Field(default_factory=list)
     outputs: list[OutputEntry] = Field(default_factory=list)
     manifest_key: str | None = None
-    media: ImageMetadata | None = None
+    media_kind: MediaKind | None = None
+    media: MediaMetadata | None = None
 
     def message(self) -> JobMessage:
         return JobMessage(

@@ -1,10 +1,11 @@
-"""Run one job on a worker: record state, stream the source through the steps, commit.
+"""Run one job on a worker: record state, stream the source through its processor, commit.
 
-This is the whole life of an attempt. It is called by the Dramatiq actor (which only knows
-how many retries are left) and keeps the job record truthful at every exit:
+This is the whole life of an attempt. It is called by a Dramatiq actor (which knows its
+queue and how many retries are left) and keeps the job record truthful at every exit:
 
 * success: every output written, then ``manifest.json`` (the commit marker), then the
   record says ``succeeded``;
+* wrong queue (the name lied about the bytes): the job moves to the right queue, unrun;
 * permanent error: ``failed`` with the error's code; retrying cannot help;
 * transient error: back to ``queued`` to be retried, or ``dead`` when this was the last try.
 
@@ -14,6 +15,7 @@ Outputs are keyed by job id and step, so an attempt that runs twice writes the s
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import traceback
 from dataclasses import dataclass
@@ -21,38 +23,32 @@ from typing import Any
 
 from heavylift.config import Settings
 from heavylift.errors import HeavyliftError, TransientError
-from heavylift.jobs import queue_for
+from heavylift.jobs import Dispatcher, queue_for
 from heavylift.jobstore import JobStore
-from heavylift.media.image import decode_image
-from heavylift.media.steps import run_steps
+from heavylift.media.context import MediaContext, MediaResult
+from heavylift.media.process import WrongQueue, process_media
 from heavylift.media.stream import SourceStream
-from heavylift.models import (
-    AttemptError,
-    ImageMetadata,
-    JobMessage,
-    JobRecord,
-    JobState,
-    Manifest,
-    OutputEntry,
-    utcnow,
-)
-from heavylift.storage import S3OutputSink, open_object
+from heavylift.models import AttemptError, JobMessage, JobRecord, JobState, Manifest, utcnow
+from heavylift.spec import MediaKind
+from heavylift.storage import S3OutputSink, open_object, presigned_get_url
 
 log = logging.getLogger(__name__)
+
+PROGRESS_INTERVAL_S = 1.0
 
 
 @dataclass(frozen=True)
 class WorkerContext:
-    """What a worker process shares between jobs: settings, Redis, one S3 client."""
+    """What a worker process shares between jobs: settings, Redis, S3, the queue."""
 
     settings: Settings
     store: JobStore
     s3: Any
+    dispatcher: Dispatcher
 
 
-def run_job(
-    message: JobMessage, ctx: WorkerContext, *, attempt: int, final_attempt: bool
-) -> JobRecord:
+def run_job(message: JobMessage, ctx: WorkerContext, *, queue: MediaKind, attempt: int,
+            final_attempt: bool) -> JobRecord:
     """Process ``message``; re-raise failures so the queue can retry or dead-letter them."""
     record = _start(message, ctx.store, attempt)
     if record.state is JobState.SUCCEEDED:
@@ -60,61 +56,95 @@ def run_job(
         return record
     started = time.monotonic()
     try:
-        outputs, manifest_entry, media = _process(message, ctx)
+        result, manifest_key = _process(message, ctx, queue)
+    except WrongQueue as move:
+        return _move(message, ctx, move.kind, record)
     except Exception as exc:
         error = _attempt_error(exc, attempt)
         state = _state_after(error, final_attempt)
         _finish(ctx.store, message.job_id, state, error=error)
         log.warning(
             "job attempt failed",
-            extra={
-                "job_id": message.job_id,
-                "code": error.code,
-                "state": state.value,
-                "attempt": attempt,
-                "error": error.message,
-            },
+            extra={"job_id": message.job_id, "code": error.code, "state": state.value,
+                   "attempt": attempt, "error": error.message},
         )
         raise
     finished = _finish(
-        ctx.store,
-        message.job_id,
-        JobState.SUCCEEDED,
-        outputs=[*outputs, manifest_entry],
-        manifest_key=manifest_entry.key,
-        media=media,
+        ctx.store, message.job_id, JobState.SUCCEEDED, outputs=result.outputs,
+        manifest_key=manifest_key, media=result.metadata, media_kind=queue,
     )
-    log.info(
-        "job succeeded",
-        extra={
-            "job_id": message.job_id,
-            "outputs": len(outputs) + 1,
-            "seconds": round(time.monotonic() - started, 3),
-        },
-    )
+    log.info("job succeeded", extra={"job_id": message.job_id, "kind": queue.value,
+                                     "outputs": len(result.outputs),
+                                     "seconds": round(time.monotonic() - started, 3)})
     return finished or record
 
 
-def _process(
-    message: JobMessage, ctx: WorkerContext
-) -> tuple[list[OutputEntry], OutputEntry, ImageMetadata]:
+def _process(message: JobMessage, ctx: WorkerContext, queue: MediaKind) -> tuple[MediaResult, str]:
     settings = ctx.settings
-    with open_object(ctx.s3, message.source, settings.max_source_bytes) as reader:
-        stream = SourceStream(reader, settings.max_source_bytes, settings.read_chunk_bytes)
-        decoded = decode_image(stream, message.spec.max_width or 1024, settings.max_pixels)
     sink = S3OutputSink(ctx.s3, settings.results_bucket, message.job_id, settings)
-    outputs = run_steps(decoded, message.spec.steps, sink)
+    with open_object(ctx.s3, message.source, settings.max_source_bytes) as reader:
+        media = MediaContext(
+            max_pixels=settings.max_pixels,
+            max_duration_s=settings.max_duration_s,
+            deadline=time.monotonic() + settings.max_job_seconds,
+            source_bytes=reader.size,
+            source_url=lambda: presigned_get_url(ctx.s3, message.source,
+                                                 settings.max_job_seconds + 600),
+            report_progress=_ProgressReporter(ctx.store, message.job_id),
+        )
+        stream = SourceStream(reader, settings.max_source_bytes, settings.read_chunk_bytes)
+        result = process_media(stream, message.spec, sink, media, queue)
     manifest = Manifest(
-        job_id=message.job_id,
-        source=message.source,
-        source_sha256=decoded.metadata.sha256,
-        outputs=tuple(outputs),
+        job_id=message.job_id, source=message.source,
+        source_sha256=result.source_sha256, outputs=tuple(result.outputs),
     )
     document = manifest.model_dump_json(indent=2).encode()
-    manifest_entry = sink.write(
-        "manifest.json", "application/json", lambda out: out.write(document)
-    )
-    return outputs, manifest_entry, decoded.metadata
+    entry = sink.write("manifest.json", "application/json", lambda out: out.write(document))
+    result.outputs.append(entry)
+    return result, entry.key
+
+
+class _ProgressReporter:
+    """Writes progress to the record at most once a second (called from ffmpeg's thread)."""
+
+    def __init__(self, store: JobStore, job_id: str) -> None:
+        self.store = store
+        self.job_id = job_id
+        self.last_write = 0.0
+        self.lock = threading.Lock()
+
+    def __call__(self, fraction: float) -> None:
+        now = time.monotonic()
+        with self.lock:
+            if now - self.last_write < PROGRESS_INTERVAL_S:
+                return
+            self.last_write = now
+
+        def set_progress(record: JobRecord) -> JobRecord | None:
+            if record.state is not JobState.RUNNING:
+                return None
+            record.progress = round(min(fraction, 0.99), 3)  # 1.0 only once committed
+            return record
+
+        try:
+            self.store.update(self.job_id, set_progress)
+        except HeavyliftError:  # progress is best effort; the job goes on
+            log.warning("could not record progress", extra={"job_id": self.job_id})
+
+
+def _move(message: JobMessage, ctx: WorkerContext, kind: MediaKind, record: JobRecord) -> JobRecord:
+    """Send the job to the queue its bytes belong on (the name pointed elsewhere)."""
+    ctx.dispatcher.dispatch(message, kind.queue)
+
+    def moved(record: JobRecord) -> JobRecord:
+        record.state = JobState.QUEUED
+        record.queue = kind.queue
+        record.media_kind = kind
+        return record
+
+    log.info("job moved to the queue of its media kind",
+             extra={"job_id": message.job_id, "queue": kind.queue})
+    return ctx.store.update(message.job_id, moved) or record
 
 
 def _start(message: JobMessage, store: JobStore, attempt: int) -> JobRecord:
@@ -132,29 +162,17 @@ def _start(message: JobMessage, store: JobStore, attempt: int) -> JobRecord:
 
     record = store.update(message.job_id, running)
     if record is None:  # expired, or a message that never had a record (hand-enqueued)
-        store.create(
-            JobRecord(
-                job_id=message.job_id,
-                origin=message.origin,
-                source=message.source,
-                spec=message.spec,
-                queue=queue_for(message.spec),
-                enqueued_at=utcnow(),
-            )
-        )
+        store.create(JobRecord(
+            job_id=message.job_id, origin=message.origin, source=message.source,
+            spec=message.spec, queue=queue_for(message.source), enqueued_at=utcnow(),
+        ))
         record = store.update(message.job_id, running)
     assert record is not None
     return record
 
 
-def _finish(
-    store: JobStore,
-    job_id: str,
-    state: JobState,
-    *,
-    error: AttemptError | None = None,
-    **fields: Any,
-) -> JobRecord | None:
+def _finish(store: JobStore, job_id: str, state: JobState, *, error: AttemptError | None = None,
+            **fields: Any) -> JobRecord | None:
     def change(record: JobRecord) -> JobRecord:
         record.state = state
         if state.is_final:
@@ -178,10 +196,7 @@ def _attempt_error(exc: BaseException, attempt: int) -> AttemptError:
     else:  # a bug or an unforeseen library error: retry, it may be load-related
         code, message, transient = TransientError.code, f"{type(exc).__name__}: {exc}", True
     return AttemptError(
-        attempt=attempt,
-        code=code,
-        message=message[:2000],
-        transient=transient,
+        attempt=attempt, code=code, message=message[:2000], transient=transient,
         traceback="".join(traceback.format_exception(exc))[-8000:],
     )
 

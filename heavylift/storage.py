@@ -70,9 +70,10 @@ def translate_s3_errors(what: str) -> Iterator[None]:
 class ObjectReader:
     """A file-like view of an object's body whose reads raise typed errors."""
 
-    def __init__(self, body: Any, location: S3Location) -> None:
+    def __init__(self, body: Any, location: S3Location, size: int) -> None:
         self._body = body
         self._location = location
+        self.size = size
 
     def read(self, size: int = -1, /) -> bytes:
         with translate_s3_errors(f"reading {self._location.uri}"):
@@ -94,11 +95,20 @@ def open_object(client: Any, location: S3Location, max_bytes: int) -> Iterator[O
     if size > max_bytes:
         response["Body"].close()
         raise TooLarge(f"{location.uri} is {size} bytes, limit is {max_bytes}")
-    reader = ObjectReader(response["Body"], location)
+    reader = ObjectReader(response["Body"], location, size)
     try:
         yield reader
     finally:
         reader.close()
+
+
+def presigned_get_url(client: Any, location: S3Location, expires_s: int) -> str:
+    """A URL ffmpeg can read with range requests (for containers that need seeking)."""
+    params = {"Bucket": location.bucket, "Key": location.key}
+    if location.version_id:
+        params["VersionId"] = location.version_id
+    with translate_s3_errors(f"signing a URL for {location.uri}"):
+        return str(client.generate_presigned_url("get_object", Params=params, ExpiresIn=expires_s))
 
 
 class _HashingSpool:

@@ -10,7 +10,8 @@ import pyvips
 
 from heavylift.media.image import DecodedImage, resize_to_width
 from heavylift.media.sink import OutputSink, Writable
-from heavylift.models import MetadataStep, OutputEntry, Step, ThumbnailStep
+from heavylift.models import OutputEntry
+from heavylift.spec import ImageStep, MetadataStep, ThumbnailStep
 
 StepFunction = Callable[[DecodedImage, Any, OutputSink], list[OutputEntry]]
 
@@ -40,7 +41,9 @@ def metadata(image: DecodedImage, step: MetadataStep, sink: OutputSink) -> list[
 STEPS: dict[str, StepFunction] = {"thumbnail": thumbnail, "metadata": metadata}
 
 
-def run_steps(image: DecodedImage, steps: tuple[Step, ...], sink: OutputSink) -> list[OutputEntry]:
+def run_steps(
+    image: DecodedImage, steps: tuple[ImageStep, ...], sink: OutputSink
+) -> list[OutputEntry]:
     outputs: list[OutputEntry] = []
     for step in steps:
         outputs.extend(STEPS[step.kind](image, step, sink))

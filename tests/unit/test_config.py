@@ -55,8 +55,8 @@ def test_default_spec_follows_the_settings(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("HEAVYLIFT_THUMBNAIL_WIDTHS", "1024,320")
     monkeypatch.setenv("HEAVYLIFT_THUMBNAIL_QUALITY", "70")
     spec = default_spec(Settings(_env_file=None))  # type: ignore[call-arg]
-    assert spec.max_width == 1024
-    thumbnail = spec.steps[0]
+    assert spec.image_max_width == 1024
+    thumbnail = spec.image[0]
     assert (thumbnail.widths, thumbnail.quality) == ((320, 1024), 70)  # type: ignore[union-attr]
 
 

@@ -22,8 +22,9 @@ from heavylift.media.image import DecodedImage, decode_image, resize_to_width
 from heavylift.media.sink import Producer
 from heavylift.media.steps import run_steps
 from heavylift.media.stream import SourceStream
-from heavylift.models import OutputEntry, PipelineSpec
+from heavylift.models import OutputEntry
 from heavylift.samples import photo_like
+from heavylift.spec import PipelineSpec
 from tests.conftest import EXIF_ORIENTATION, PNGSUITE
 
 UNLIMITED = 10**12
@@ -77,9 +78,9 @@ def process(
     data: bytes, widths: tuple[int, ...] = (256, 1024)
 ) -> tuple[MemorySink, list[OutputEntry]]:
     """What a worker does between reading the source and writing the manifest."""
-    spec = PipelineSpec.for_images(widths, 80)
+    spec = PipelineSpec.default(widths, 80)
     sink = MemorySink()
-    outputs = run_steps(decode(data, spec.max_width), spec.steps, sink)
+    outputs = run_steps(decode(data, spec.image_max_width), spec.image, sink)
     return sink, outputs
 
 

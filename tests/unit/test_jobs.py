@@ -24,12 +24,12 @@ from heavylift.models import (
     JobOrigin,
     JobRecord,
     JobState,
-    PipelineSpec,
     S3Location,
 )
+from heavylift.spec import PipelineSpec
 from tests.unit.conftest import ENVELOPES, notification, s3_record
 
-SPEC = PipelineSpec.for_images((256, 1024), 80)
+SPEC = PipelineSpec.default((256, 1024), 80)
 TTL = 3600
 JOB_ID = re.compile(r"^j[0-9a-f]{31}$")
 
@@ -114,8 +114,8 @@ VERSIONED = S3Location(bucket="uploads", key="a.jpg", version_id="v1", etag="e1"
         pytest.param(
             (BASE, SPEC), (BASE.model_copy(update={"bucket": "other"}), SPEC), id="bucket"
         ),
-        pytest.param((BASE, SPEC), (BASE, PipelineSpec.for_images((256,), 80)), id="widths"),
-        pytest.param((BASE, SPEC), (BASE, PipelineSpec.for_images((256, 1024), 90)), id="quality"),
+        pytest.param((BASE, SPEC), (BASE, PipelineSpec.default((256,), 80)), id="widths"),
+        pytest.param((BASE, SPEC), (BASE, PipelineSpec.default((256, 1024), 90)), id="quality"),
     ],
 )
 def test_s3_job_id_changes_with_the_object_or_the_work(

@@ -215,7 +215,7 @@ class FlakyBody:
 
 def test_errors_mid_read_are_transient() -> None:
     """A connection lost half-way through a download is worth a retry."""
-    reader = ObjectReader(FlakyBody(), S3Location(bucket=UPLOADS, key="k"))
+    reader = ObjectReader(FlakyBody(), S3Location(bucket=UPLOADS, key="k"), size=4096)
     with pytest.raises(StorageUnavailable) as info:
         reader.read(1024)
     assert info.value.transient

@@ -1,0 +1,73 @@
+"""The media actors, one per queue: message in, ``heavylift.runner.run_job`` call, typed
+failure out. Separate queues let a backlog of hour-long videos leave thumbnails alone."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+import dramatiq
+from dramatiq.middleware import CurrentMessage
+from pydantic import ValidationError
+
+from actors.dispatch import DramatiqDispatcher
+from actors.queues import QUEUE_ACTORS
+from heavylift.config import get_settings
+from heavylift.errors import InvalidMessage, PermanentError
+from heavylift.jobstore import JobStore, connect
+from heavylift.models import JobMessage
+from heavylift.runner import WorkerContext, run_job
+from heavylift.spec import MediaKind
+from heavylift.storage import s3_client
+
+settings = get_settings()
+
+
+@lru_cache(maxsize=1)
+def worker_context() -> WorkerContext:
+    """Built on first use, inside the worker process (never at import, never in the parent)."""
+    store = JobStore(
+        connect(settings.redis_url, settings.redis_socket_timeout_s),
+        settings.namespace,
+        settings.job_ttl_seconds,
+    )
+    return WorkerContext(settings=settings, store=store, s3=s3_client(settings),
+                         dispatcher=DramatiqDispatcher(dramatiq.get_broker()))  # type: ignore[arg-type]
+
+
+def attempt_info() -> tuple[int, bool]:
+    """(attempt number starting at 1, whether no retry follows a failure of this attempt)."""
+    current = CurrentMessage.get_current_message()
+    retries = int(current.options.get("retries", 0)) if current else 0
+    return retries + 1, retries >= settings.max_retries
+
+
+def parse_message(message: dict[str, Any]) -> JobMessage:
+    try:
+        return JobMessage.model_validate(message)
+    except ValidationError as exc:
+        raise InvalidMessage(f"not a job message: {exc.errors()[0]['msg']}") from exc
+
+
+def _declare(kind: MediaKind) -> dramatiq.Actor[[dict[str, Any]], None]:
+    def process(message: dict[str, Any]) -> None:
+        attempt, final = attempt_info()
+        run_job(parse_message(message), worker_context(), queue=kind, attempt=attempt,
+                final_attempt=final)
+
+    return dramatiq.actor(
+        process,
+        actor_name=QUEUE_ACTORS[kind.queue],
+        queue_name=kind.queue,
+        max_retries=settings.max_retries,
+        min_backoff=settings.min_backoff_ms,
+        max_backoff=settings.max_backoff_ms,
+        # Our own deadline kills ffmpeg first; Dramatiq's limit is the backstop.
+        time_limit=(settings.max_job_seconds + 300) * 1000,
+        throws=(PermanentError,),  # dead-letter at once: retrying bad input cannot help
+    )
+
+
+process_image = _declare(MediaKind.IMAGE)
+process_video = _declare(MediaKind.VIDEO)
+process_audio = _declare(MediaKind.AUDIO)

@@ -1,0 +1,213 @@
+"""Video: one ffmpeg run makes the poster frame and the preview; libvips makes the poster's
+WebP thumbnails; ``metadata.json`` describes the source.
+
+The source streams into ffmpeg's stdin unless it is an MP4/MOV whose index (``moov``) comes
+after the media data; those are read through a presigned URL with range requests. Either
+way no worker holds the file: the preview is a fragmented MP4 written as it is produced
+(which also lets a browser start playing it before it has downloaded), spooled in bounded
+memory and uploaded in parts.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import IO
+
+from heavylift.errors import TooLarge, UnsupportedMedia
+from heavylift.media.audio import check_duration, process_audio_stream, source_input
+from heavylift.media.context import MediaContext, MediaResult
+from heavylift.media.ffmpeg import run_ffmpeg
+from heavylift.media.image import decode_image
+from heavylift.media.probe import ProbeInfo, VideoStream, probe
+from heavylift.media.sink import OutputSink, Writable
+from heavylift.media.sniff import Sniffed
+from heavylift.media.steps import thumbnail
+from heavylift.media.stream import SourceStream
+from heavylift.models import OutputEntry, VideoMetadata
+from heavylift.spec import MetadataStep, PipelineSpec, PosterStep, VideoPreviewStep
+
+log = logging.getLogger(__name__)
+
+MAX_POSTER_BYTES = 20 * 1024 * 1024
+PREVIEW_BUDGET = 0.9  # the preview may use at most this share of the source's bitrate
+
+
+class _PreviewTooLarge(Exception):
+    """The first encode came out bigger than the source: re-encode at an explicit bitrate."""
+
+
+@dataclass(frozen=True)
+class Bitrates:
+    video_kbps: int
+    audio_kbps: int
+
+
+def process_video(stream: SourceStream, sniffed: Sniffed, spec: PipelineSpec,
+                  sink: OutputSink, ctx: MediaContext) -> MediaResult:
+    by_url, url = source_input(stream, ctx)
+    info = probe(url, timeout_s=max(1.0, min(120.0, ctx.deadline - time.monotonic())))
+    if info.video is None:
+        if info.audio is not None:  # an audio-only MP4/Matroska: treat it as the audio it is
+            return process_audio_stream(stream, info, by_url, url, spec, sink, ctx)
+        raise UnsupportedMedia("no video or audio stream")
+    check_duration(info, ctx)
+    video = info.video
+    if video.width * video.height > ctx.max_pixels:
+        raise TooLarge(f"{video.width}×{video.height} frames exceed {ctx.max_pixels} pixels")
+    poster = next((s for s in spec.video if isinstance(s, PosterStep)), None)
+    preview = next((s for s in spec.video if isinstance(s, VideoPreviewStep)), None)
+
+    outputs: list[OutputEntry] = []
+    poster_jpeg = io.BytesIO()
+    if preview is not None:
+        plan = plan_bitrates(preview, ctx.source_bytes, info)
+        try:
+            outputs.append(_write_preview(stream if not by_url else None, url, info, poster,
+                                          preview, plan, poster_jpeg, sink, ctx))
+        except _PreviewTooLarge:
+            log.info("preview larger than source; re-encoding at a fixed bitrate")
+            strict = strict_bitrates(preview, ctx.source_bytes, info)
+            outputs.append(_write_preview(None, ctx.source_url(), info, None, preview, strict,
+                                          io.BytesIO(), sink, ctx))
+    elif poster is not None:
+        run_ffmpeg(lambda p: [*_input(by_url, url), *_graph(None, poster, video),
+                              *_poster_output(poster, p["poster"])],
+                   side={"poster": _keep(poster_jpeg)}, feed=None if by_url else stream,
+                   deadline=ctx.deadline)
+    if not by_url:
+        stream.drain()  # ffmpeg may stop before the end: hash every byte all the same
+    if poster is not None:
+        outputs.extend(_write_poster(poster_jpeg.getvalue(), poster, sink, ctx))
+    width, height = video.display_size
+    metadata = VideoMetadata(
+        container=sniffed.format, duration_s=info.duration_s, video_codec=video.codec,
+        audio_codec=info.audio.codec if info.audio else None, width=width, height=height,
+        rotation=video.rotation, fps=video.fps, bitrate_kbps=info.bitrate_kbps,
+        bytes=ctx.source_bytes, sha256=None if by_url else stream.sha256,
+    )
+    if any(isinstance(s, MetadataStep) for s in spec.video):
+        document = metadata.model_dump_json(indent=2).encode()
+        outputs.append(sink.write("metadata.json", "application/json", lambda o: o.write(document)))
+    return MediaResult(outputs, metadata)
+
+
+def plan_bitrates(step: VideoPreviewStep, source_bytes: int, info: ProbeInfo) -> Bitrates:
+    """Quality first (CRF), capped so the preview stays below the source's own bitrate."""
+    audio = step.audio_kbps if info.audio else 0
+    video = step.max_video_kbps
+    if info.duration_s:
+        budget = PREVIEW_BUDGET * source_bytes * 8 / info.duration_s / 1000
+        if info.audio:
+            audio = int(min(audio, max(32, budget * 0.2)))
+        video = int(max(50, min(video, budget - audio)))
+    return Bitrates(video, audio)
+
+
+def strict_bitrates(step: VideoPreviewStep, source_bytes: int, info: ProbeInfo) -> Bitrates:
+    plan = plan_bitrates(step, source_bytes, info)
+    return Bitrates(max(30, plan.video_kbps // 2), min(plan.audio_kbps, 48) if info.audio else 0)
+
+
+def _write_preview(feed: SourceStream | None, url: str, info: ProbeInfo, poster: PosterStep | None,
+                   step: VideoPreviewStep, plan: Bitrates, poster_jpeg: io.BytesIO,
+                   sink: OutputSink, ctx: MediaContext) -> OutputEntry:
+    assert info.video is not None
+    width, height = preview_size(info.video, step.max_height)
+    side = {"poster": _keep(poster_jpeg)} if poster else {}
+
+    def args(pipes: dict[str, str]) -> list[str]:
+        outputs = _poster_output(poster, pipes["poster"]) if poster else []
+        return [*_input(feed is None, url), *_graph(step, poster, info.video),
+                *outputs, *_preview_output(step, plan, info)]
+
+    def produce(out: Writable) -> None:
+        counted = _Counting(out)
+        run_ffmpeg(args, side=side, feed=feed, stdout=counted, deadline=ctx.deadline,
+                   duration_s=info.duration_s, on_progress=ctx.report_progress)
+        if counted.bytes > ctx.source_bytes:
+            raise _PreviewTooLarge()
+
+    return sink.write("preview.mp4", "video/mp4", produce, width=width, height=height)
+
+
+def preview_size(video: VideoStream, max_height: int) -> tuple[int, int]:
+    """Upright size with the short side at most ``max_height`` (720p), even, never enlarged."""
+    width, height = video.display_size
+    scale = min(1.0, max_height / min(width, height))
+    return _even(width * scale), _even(height * scale)
+
+
+def _even(value: float) -> int:
+    return max(2, int(round(value / 2)) * 2)
+
+
+def _input(by_url: bool, url: str) -> list[str]:
+    return ["-i", url if by_url else "pipe:0"]
+
+
+def _graph(preview: VideoPreviewStep | None, poster: PosterStep | None, video: VideoStream) -> list[str]:
+    """One decode feeds both outputs. ffmpeg applies the rotation before this graph runs."""
+    chains = []
+    if preview and poster:
+        chains.append("[0:v:0]split=2[forposter][forpreview]")
+    poster_in = "[forposter]" if preview and poster else "[0:v:0]"
+    preview_in = "[forpreview]" if preview and poster else "[0:v:0]"
+    if poster:
+        # every 15th frame of the first ~10 s at 30 fps, the most typical of 20 (the
+        # thumbnail filter), scaled first so its buffer stays a few MB
+        chains.append(f"{poster_in}select='not(mod(n\\,15))',"
+                      f"scale=w='min(iw,{poster.max_width})':h=-2,thumbnail=20[poster]")
+    if preview:
+        width, height = preview_size(video, preview.max_height)
+        chains.append(f"{preview_in}scale={width}:{height},format=yuv420p[preview]")
+    return ["-filter_complex", ";".join(chains)]
+
+
+def _poster_output(step: PosterStep, pipe: str) -> list[str]:
+    q = max(2, min(31, round((100 - step.quality) / 5)))
+    return ["-map", "[poster]", "-frames:v", "1", "-c:v", "mjpeg", "-q:v", str(q),
+            "-f", "image2pipe", pipe]
+
+
+def _preview_output(step: VideoPreviewStep, plan: Bitrates, info: ProbeInfo) -> list[str]:
+    args = ["-map", "[preview]", "-c:v", "libx264", "-preset", step.preset, "-crf", str(step.crf),
+            "-maxrate", f"{plan.video_kbps}k", "-bufsize", f"{plan.video_kbps * 2}k",
+            "-profile:v", "high", "-g", "60"]
+    if info.audio:
+        args += ["-map", "0:a:0", "-c:a", "aac", "-b:a", f"{plan.audio_kbps}k", "-ac", "2"]
+    return [*args, "-movflags", "frag_keyframe+empty_moov+default_base_moof", "-f", "mp4", "pipe:1"]
+
+
+def _write_poster(jpeg: bytes, step: PosterStep, sink: OutputSink,
+                  ctx: MediaContext) -> list[OutputEntry]:
+    if not jpeg:
+        raise UnsupportedMedia("no frame could be decoded for a poster")
+    decoded = decode_image(SourceStream(io.BytesIO(jpeg), MAX_POSTER_BYTES),
+                           max(step.thumbnails.widths), ctx.max_pixels)
+    poster = sink.write("poster.jpg", "image/jpeg", lambda out: out.write(jpeg),
+                        width=decoded.metadata.width, height=decoded.metadata.height)
+    return [poster, *thumbnail(decoded, step.thumbnails, sink)]
+
+
+def _keep(buffer: io.BytesIO) -> Callable[[IO[bytes]], None]:
+    def consume(pipe: IO[bytes]) -> None:
+        while chunk := pipe.read(64 * 1024):
+            if buffer.tell() + len(chunk) > MAX_POSTER_BYTES:
+                raise TooLarge("poster frame is implausibly large")
+            buffer.write(chunk)
+
+    return consume
+
+
+class _Counting:
+    def __init__(self, out: Writable) -> None:
+        self.out = out
+        self.bytes = 0
+
+    def write(self, data: bytes, /) -> int:
+        self.bytes += len(data)
+        return self.out.write(data)
