@@ -31,8 +31,12 @@ def worker_context() -> WorkerContext:
         settings.namespace,
         settings.job_ttl_seconds,
     )
-    return WorkerContext(settings=settings, store=store, s3=s3_client(settings),
-                         dispatcher=DramatiqDispatcher(dramatiq.get_broker()))  # type: ignore[arg-type]
+    return WorkerContext(
+        settings=settings,
+        store=store,
+        s3=s3_client(settings),
+        dispatcher=DramatiqDispatcher(dramatiq.get_broker()),
+    )  # type: ignore[arg-type]
 
 
 def attempt_info() -> tuple[int, bool]:
@@ -52,8 +56,13 @@ def parse_message(message: dict[str, Any]) -> JobMessage:
 def _declare(kind: MediaKind) -> dramatiq.Actor[[dict[str, Any]], None]:
     def process(message: dict[str, Any]) -> None:
         attempt, final = attempt_info()
-        run_job(parse_message(message), worker_context(), queue=kind, attempt=attempt,
-                final_attempt=final)
+        run_job(
+            parse_message(message),
+            worker_context(),
+            queue=kind,
+            attempt=attempt,
+            final_attempt=final,
+        )
 
     return dramatiq.actor(
         process,

@@ -47,8 +47,9 @@ class WorkerContext:
     dispatcher: Dispatcher
 
 
-def run_job(message: JobMessage, ctx: WorkerContext, *, queue: MediaKind, attempt: int,
-            final_attempt: bool) -> JobRecord:
+def run_job(
+    message: JobMessage, ctx: WorkerContext, *, queue: MediaKind, attempt: int, final_attempt: bool
+) -> JobRecord:
     """Process ``message``; re-raise failures so the queue can retry or dead-letter them."""
     record = _start(message, ctx.store, attempt)
     if record.state is JobState.SUCCEEDED:
@@ -65,17 +66,33 @@ def run_job(message: JobMessage, ctx: WorkerContext, *, queue: MediaKind, attemp
         _finish(ctx.store, message.job_id, state, error=error)
         log.warning(
             "job attempt failed",
-            extra={"job_id": message.job_id, "code": error.code, "state": state.value,
-                   "attempt": attempt, "error": error.message},
+            extra={
+                "job_id": message.job_id,
+                "code": error.code,
+                "state": state.value,
+                "attempt": attempt,
+                "error": error.message,
+            },
         )
         raise
     finished = _finish(
-        ctx.store, message.job_id, JobState.SUCCEEDED, outputs=result.outputs,
-        manifest_key=manifest_key, media=result.metadata, media_kind=queue,
+        ctx.store,
+        message.job_id,
+        JobState.SUCCEEDED,
+        outputs=result.outputs,
+        manifest_key=manifest_key,
+        media=result.metadata,
+        media_kind=queue,
     )
-    log.info("job succeeded", extra={"job_id": message.job_id, "kind": queue.value,
-                                     "outputs": len(result.outputs),
-                                     "seconds": round(time.monotonic() - started, 3)})
+    log.info(
+        "job succeeded",
+        extra={
+            "job_id": message.job_id,
+            "kind": queue.value,
+            "outputs": len(result.outputs),
+            "seconds": round(time.monotonic() - started, 3),
+        },
+    )
     return finished or record
 
 
@@ -88,15 +105,18 @@ def _process(message: JobMessage, ctx: WorkerContext, queue: MediaKind) -> tuple
             max_duration_s=settings.max_duration_s,
             deadline=time.monotonic() + settings.max_job_seconds,
             source_bytes=reader.size,
-            source_url=lambda: presigned_get_url(ctx.s3, message.source,
-                                                 settings.max_job_seconds + 600),
+            source_url=lambda: presigned_get_url(
+                ctx.s3, message.source, settings.max_job_seconds + 600
+            ),
             report_progress=_ProgressReporter(ctx.store, message.job_id),
         )
         stream = SourceStream(reader, settings.max_source_bytes, settings.read_chunk_bytes)
         result = process_media(stream, message.spec, sink, media, queue)
     manifest = Manifest(
-        job_id=message.job_id, source=message.source,
-        source_sha256=result.source_sha256, outputs=tuple(result.outputs),
+        job_id=message.job_id,
+        source=message.source,
+        source_sha256=result.source_sha256,
+        outputs=tuple(result.outputs),
     )
     document = manifest.model_dump_json(indent=2).encode()
     entry = sink.write("manifest.json", "application/json", lambda out: out.write(document))
@@ -142,8 +162,10 @@ def _move(message: JobMessage, ctx: WorkerContext, kind: MediaKind, record: JobR
         record.media_kind = kind
         return record
 
-    log.info("job moved to the queue of its media kind",
-             extra={"job_id": message.job_id, "queue": kind.queue})
+    log.info(
+        "job moved to the queue of its media kind",
+        extra={"job_id": message.job_id, "queue": kind.queue},
+    )
     return ctx.store.update(message.job_id, moved) or record
 
 
@@ -162,17 +184,29 @@ def _start(message: JobMessage, store: JobStore, attempt: int) -> JobRecord:
 
     record = store.update(message.job_id, running)
     if record is None:  # expired, or a message that never had a record (hand-enqueued)
-        store.create(JobRecord(
-            job_id=message.job_id, origin=message.origin, source=message.source,
-            spec=message.spec, queue=queue_for(message.source), enqueued_at=utcnow(),
-        ))
+        store.create(
+            JobRecord(
+                job_id=message.job_id,
+                origin=message.origin,
+                source=message.source,
+                spec=message.spec,
+                queue=queue_for(message.source),
+                enqueued_at=utcnow(),
+            )
+        )
         record = store.update(message.job_id, running)
     assert record is not None
     return record
 
 
-def _finish(store: JobStore, job_id: str, state: JobState, *, error: AttemptError | None = None,
-            **fields: Any) -> JobRecord | None:
+def _finish(
+    store: JobStore,
+    job_id: str,
+    state: JobState,
+    *,
+    error: AttemptError | None = None,
+    **fields: Any,
+) -> JobRecord | None:
     def change(record: JobRecord) -> JobRecord:
         record.state = state
         if state.is_final:
@@ -196,7 +230,10 @@ def _attempt_error(exc: BaseException, attempt: int) -> AttemptError:
     else:  # a bug or an unforeseen library error: retry, it may be load-related
         code, message, transient = TransientError.code, f"{type(exc).__name__}: {exc}", True
     return AttemptError(
-        attempt=attempt, code=code, message=message[:2000], transient=transient,
+        attempt=attempt,
+        code=code,
+        message=message[:2000],
+        transient=transient,
         traceback="".join(traceback.format_exception(exc))[-8000:],
     )
 

@@ -54,12 +54,24 @@ def run_ffmpeg(
     side = side or {}
     pipes = {name: os.pipe() for name in [*side, "progress"]}
     names = {name: f"pipe:{write}" for name, (_, write) in pipes.items()}
-    argv = [FFMPEG, "-hide_banner", "-nostdin", "-y", "-loglevel", "info",
-            "-progress", names["progress"], "-nostats", *args_for(names)]
+    argv = [
+        FFMPEG,
+        "-hide_banner",
+        "-nostdin",
+        "-y",
+        "-loglevel",
+        "info",
+        "-progress",
+        names["progress"],
+        "-nostats",
+        *args_for(names),
+    ]
     proc = subprocess.Popen(
-        argv, stdin=subprocess.PIPE if feed else subprocess.DEVNULL,
+        argv,
+        stdin=subprocess.PIPE if feed else subprocess.DEVNULL,
         stdout=subprocess.PIPE if stdout is not None else subprocess.DEVNULL,
-        stderr=subprocess.PIPE, pass_fds=[write for _, write in pipes.values()],
+        stderr=subprocess.PIPE,
+        pass_fds=[write for _, write in pipes.values()],
     )
     for _, write in pipes.values():
         os.close(write)
@@ -68,8 +80,10 @@ def run_ffmpeg(
     threads = [
         _thread(_collect_stderr, proc, stderr_lines),
         _thread(_read_progress, pipes["progress"][0], duration_s, on_progress),
-        *(_thread(_consume_side, pipes[name][0], consume, failures, proc)
-          for name, consume in side.items()),
+        *(
+            _thread(_consume_side, pipes[name][0], consume, failures, proc)
+            for name, consume in side.items()
+        ),
     ]
     if feed is not None:
         threads.append(_thread(_feed, proc, feed, failures))
@@ -124,8 +138,9 @@ def _feed(proc: subprocess.Popen[bytes], feed: SourceStream, failures: _Failures
             pass
 
 
-def _consume_side(read_fd: int, consume: SideConsumer, failures: _Failures,
-                  proc: subprocess.Popen[bytes]) -> None:
+def _consume_side(
+    read_fd: int, consume: SideConsumer, failures: _Failures, proc: subprocess.Popen[bytes]
+) -> None:
     with os.fdopen(read_fd, "rb") as pipe:
         try:
             consume(pipe)
@@ -137,8 +152,9 @@ def _consume_side(read_fd: int, consume: SideConsumer, failures: _Failures,
                 pass
 
 
-def _read_progress(read_fd: int, duration_s: float | None,
-                   on_progress: Callable[[float], None] | None) -> None:
+def _read_progress(
+    read_fd: int, duration_s: float | None, on_progress: Callable[[float], None] | None
+) -> None:
     with os.fdopen(read_fd, "rb") as pipe:
         for raw in pipe:
             key, _, value = raw.decode(errors="replace").strip().partition("=")
@@ -165,5 +181,3 @@ def _kill(proc: subprocess.Popen[bytes], flag: threading.Event | None = None) ->
 def _tail(report: str) -> str:
     lines = [line for line in report.splitlines() if line.strip() and "=" not in line[:20]]
     return " | ".join(lines[-3:])[:500] or "no diagnostics"
-
-

@@ -60,7 +60,9 @@ def probe(url_or_path: str, timeout_s: float = 60) -> ProbeInfo:
     try:
         result = subprocess.run(
             [FFMPEG, "-hide_banner", "-nostdin", "-i", url_or_path],
-            capture_output=True, timeout=timeout_s, check=False,
+            capture_output=True,
+            timeout=timeout_s,
+            check=False,
         )
     except subprocess.TimeoutExpired as exc:
         raise StorageUnavailable(f"probing the source took over {timeout_s:.0f}s") from exc
@@ -112,8 +114,9 @@ def _audio(description: str) -> AudioStream:
     if channels is None:
         counted = next((f for f in fields if f.endswith(" channels")), "")
         channels = int(counted.split()[0]) if counted else 1
-    return AudioStream(codec=_codec(description), sample_rate=int(rate.group(1)) if rate else 0,
-                       channels=channels)
+    return AudioStream(
+        codec=_codec(description), sample_rate=int(rate.group(1)) if rate else 0, channels=channels
+    )
 
 
 def _codec(description: str) -> str:

@@ -31,8 +31,9 @@ class WrongQueue(Exception):
         self.kind = kind
 
 
-def process_image(stream: SourceStream, sniffed: Sniffed, spec: PipelineSpec,
-                  sink: OutputSink, ctx: MediaContext) -> MediaResult:
+def process_image(
+    stream: SourceStream, sniffed: Sniffed, spec: PipelineSpec, sink: OutputSink, ctx: MediaContext
+) -> MediaResult:
     decoded = decode_image(stream, spec.image_max_width or 1024, ctx.max_pixels)
     return MediaResult(run_steps(decoded, spec.image, sink), decoded.metadata)
 
@@ -44,8 +45,13 @@ PROCESSORS: dict[MediaKind, Processor] = {
 }
 
 
-def process_media(stream: SourceStream, spec: PipelineSpec, sink: OutputSink,
-                  ctx: MediaContext, queue_kind: MediaKind) -> MediaResult:
+def process_media(
+    stream: SourceStream,
+    spec: PipelineSpec,
+    sink: OutputSink,
+    ctx: MediaContext,
+    queue_kind: MediaKind,
+) -> MediaResult:
     sniffed = sniff(stream.peek(SNIFF_BYTES))
     if sniffed is None:
         raise UnsupportedMedia("not an image, video or audio format Heavylift understands")

@@ -46,8 +46,9 @@ class Bitrates:
     audio_kbps: int
 
 
-def process_video(stream: SourceStream, sniffed: Sniffed, spec: PipelineSpec,
-                  sink: OutputSink, ctx: MediaContext) -> MediaResult:
+def process_video(
+    stream: SourceStream, sniffed: Sniffed, spec: PipelineSpec, sink: OutputSink, ctx: MediaContext
+) -> MediaResult:
     by_url, url = source_input(stream, ctx)
     info = probe(url, timeout_s=max(1.0, min(120.0, ctx.deadline - time.monotonic())))
     if info.video is None:
@@ -66,28 +67,55 @@ def process_video(stream: SourceStream, sniffed: Sniffed, spec: PipelineSpec,
     if preview is not None:
         plan = plan_bitrates(preview, ctx.source_bytes, info)
         try:
-            outputs.append(_write_preview(stream if not by_url else None, url, info, poster,
-                                          preview, plan, poster_jpeg, sink, ctx))
+            outputs.append(
+                _write_preview(
+                    stream if not by_url else None,
+                    url,
+                    info,
+                    poster,
+                    preview,
+                    plan,
+                    poster_jpeg,
+                    sink,
+                    ctx,
+                )
+            )
         except _PreviewTooLarge:
             log.info("preview larger than source; re-encoding at a fixed bitrate")
             strict = strict_bitrates(preview, ctx.source_bytes, info)
-            outputs.append(_write_preview(None, ctx.source_url(), info, None, preview, strict,
-                                          io.BytesIO(), sink, ctx))
+            outputs.append(
+                _write_preview(
+                    None, ctx.source_url(), info, None, preview, strict, io.BytesIO(), sink, ctx
+                )
+            )
     elif poster is not None:
-        run_ffmpeg(lambda p: [*_input(by_url, url), *_graph(None, poster, video),
-                              *_poster_output(poster, p["poster"])],
-                   side={"poster": _keep(poster_jpeg)}, feed=None if by_url else stream,
-                   deadline=ctx.deadline)
+        run_ffmpeg(
+            lambda p: [
+                *_input(by_url, url),
+                *_graph(None, poster, video),
+                *_poster_output(poster, p["poster"]),
+            ],
+            side={"poster": _keep(poster_jpeg)},
+            feed=None if by_url else stream,
+            deadline=ctx.deadline,
+        )
     if not by_url:
         stream.drain()  # ffmpeg may stop before the end: hash every byte all the same
     if poster is not None:
         outputs.extend(_write_poster(poster_jpeg.getvalue(), poster, sink, ctx))
     width, height = video.display_size
     metadata = VideoMetadata(
-        container=sniffed.format, duration_s=info.duration_s, video_codec=video.codec,
-        audio_codec=info.audio.codec if info.audio else None, width=width, height=height,
-        rotation=video.rotation, fps=video.fps, bitrate_kbps=info.bitrate_kbps,
-        bytes=ctx.source_bytes, sha256=None if by_url else stream.sha256,
+        container=sniffed.format,
+        duration_s=info.duration_s,
+        video_codec=video.codec,
+        audio_codec=info.audio.codec if info.audio else None,
+        width=width,
+        height=height,
+        rotation=video.rotation,
+        fps=video.fps,
+        bitrate_kbps=info.bitrate_kbps,
+        bytes=ctx.source_bytes,
+        sha256=None if by_url else stream.sha256,
     )
     if any(isinstance(s, MetadataStep) for s in spec.video):
         document = metadata.model_dump_json(indent=2).encode()
@@ -112,22 +140,41 @@ def strict_bitrates(step: VideoPreviewStep, source_bytes: int, info: ProbeInfo) 
     return Bitrates(max(30, plan.video_kbps // 2), min(plan.audio_kbps, 48) if info.audio else 0)
 
 
-def _write_preview(feed: SourceStream | None, url: str, info: ProbeInfo, poster: PosterStep | None,
-                   step: VideoPreviewStep, plan: Bitrates, poster_jpeg: io.BytesIO,
-                   sink: OutputSink, ctx: MediaContext) -> OutputEntry:
+def _write_preview(
+    feed: SourceStream | None,
+    url: str,
+    info: ProbeInfo,
+    poster: PosterStep | None,
+    step: VideoPreviewStep,
+    plan: Bitrates,
+    poster_jpeg: io.BytesIO,
+    sink: OutputSink,
+    ctx: MediaContext,
+) -> OutputEntry:
     assert info.video is not None
     width, height = preview_size(info.video, step.max_height)
     side = {"poster": _keep(poster_jpeg)} if poster else {}
 
     def args(pipes: dict[str, str]) -> list[str]:
         outputs = _poster_output(poster, pipes["poster"]) if poster else []
-        return [*_input(feed is None, url), *_graph(step, poster, info.video),
-                *outputs, *_preview_output(step, plan, info)]
+        return [
+            *_input(feed is None, url),
+            *_graph(step, poster, info.video),
+            *outputs,
+            *_preview_output(step, plan, info),
+        ]
 
     def produce(out: Writable) -> None:
         counted = _Counting(out)
-        run_ffmpeg(args, side=side, feed=feed, stdout=counted, deadline=ctx.deadline,
-                   duration_s=info.duration_s, on_progress=ctx.report_progress)
+        run_ffmpeg(
+            args,
+            side=side,
+            feed=feed,
+            stdout=counted,
+            deadline=ctx.deadline,
+            duration_s=info.duration_s,
+            on_progress=ctx.report_progress,
+        )
         if counted.bytes > ctx.source_bytes:
             raise _PreviewTooLarge()
 
@@ -149,7 +196,9 @@ def _input(by_url: bool, url: str) -> list[str]:
     return ["-i", url if by_url else "pipe:0"]
 
 
-def _graph(preview: VideoPreviewStep | None, poster: PosterStep | None, video: VideoStream) -> list[str]:
+def _graph(
+    preview: VideoPreviewStep | None, poster: PosterStep | None, video: VideoStream
+) -> list[str]:
     """One decode feeds both outputs. ffmpeg applies the rotation before this graph runs."""
     chains = []
     if preview and poster:
@@ -159,8 +208,10 @@ def _graph(preview: VideoPreviewStep | None, poster: PosterStep | None, video: V
     if poster:
         # every 15th frame of the first ~10 s at 30 fps, the most typical of 20 (the
         # thumbnail filter), scaled first so its buffer stays a few MB
-        chains.append(f"{poster_in}select='not(mod(n\\,15))',"
-                      f"scale=w='min(iw,{poster.max_width})':h=-2,thumbnail=20[poster]")
+        chains.append(
+            f"{poster_in}select='not(mod(n\\,15))',"
+            f"scale=w='min(iw,{poster.max_width})':h=-2,thumbnail=20[poster]"
+        )
     if preview:
         width, height = preview_size(video, preview.max_height)
         chains.append(f"{preview_in}scale={width}:{height},format=yuv420p[preview]")
@@ -169,27 +220,62 @@ def _graph(preview: VideoPreviewStep | None, poster: PosterStep | None, video: V
 
 def _poster_output(step: PosterStep, pipe: str) -> list[str]:
     q = max(2, min(31, round((100 - step.quality) / 5)))
-    return ["-map", "[poster]", "-frames:v", "1", "-c:v", "mjpeg", "-q:v", str(q),
-            "-f", "image2pipe", pipe]
+    return [
+        "-map",
+        "[poster]",
+        "-frames:v",
+        "1",
+        "-c:v",
+        "mjpeg",
+        "-q:v",
+        str(q),
+        "-f",
+        "image2pipe",
+        pipe,
+    ]
 
 
 def _preview_output(step: VideoPreviewStep, plan: Bitrates, info: ProbeInfo) -> list[str]:
-    args = ["-map", "[preview]", "-c:v", "libx264", "-preset", step.preset, "-crf", str(step.crf),
-            "-maxrate", f"{plan.video_kbps}k", "-bufsize", f"{plan.video_kbps * 2}k",
-            "-profile:v", "high", "-g", "60"]
+    args = [
+        "-map",
+        "[preview]",
+        "-c:v",
+        "libx264",
+        "-preset",
+        step.preset,
+        "-crf",
+        str(step.crf),
+        "-maxrate",
+        f"{plan.video_kbps}k",
+        "-bufsize",
+        f"{plan.video_kbps * 2}k",
+        "-profile:v",
+        "high",
+        "-g",
+        "60",
+    ]
     if info.audio:
         args += ["-map", "0:a:0", "-c:a", "aac", "-b:a", f"{plan.audio_kbps}k", "-ac", "2"]
     return [*args, "-movflags", "frag_keyframe+empty_moov+default_base_moof", "-f", "mp4", "pipe:1"]
 
 
-def _write_poster(jpeg: bytes, step: PosterStep, sink: OutputSink,
-                  ctx: MediaContext) -> list[OutputEntry]:
+def _write_poster(
+    jpeg: bytes, step: PosterStep, sink: OutputSink, ctx: MediaContext
+) -> list[OutputEntry]:
     if not jpeg:
         raise UnsupportedMedia("no frame could be decoded for a poster")
-    decoded = decode_image(SourceStream(io.BytesIO(jpeg), MAX_POSTER_BYTES),
-                           max(step.thumbnails.widths), ctx.max_pixels)
-    poster = sink.write("poster.jpg", "image/jpeg", lambda out: out.write(jpeg),
-                        width=decoded.metadata.width, height=decoded.metadata.height)
+    decoded = decode_image(
+        SourceStream(io.BytesIO(jpeg), MAX_POSTER_BYTES),
+        max(step.thumbnails.widths),
+        ctx.max_pixels,
+    )
+    poster = sink.write(
+        "poster.jpg",
+        "image/jpeg",
+        lambda out: out.write(jpeg),
+        width=decoded.metadata.width,
+        height=decoded.metadata.height,
+    )
     return [poster, *thumbnail(decoded, step.thumbnails, sink)]
 
 

@@ -64,7 +64,7 @@ class WaveformBuilder:
         for start in range(0, len(self.data), JSON_CHUNK):
             values = (v >> shift for v in self.data[start : start + JSON_CHUNK])
             text = ",".join(map(str, values))
-            out.write(((("," if start else "") + text)).encode())
+            out.write((("," if start else "") + text).encode())
         out.write(b"]}")
 
     def _reduce(self, samples: array[int]) -> None:
