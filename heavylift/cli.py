@@ -14,6 +14,7 @@ import typer
 
 from heavylift.config import DEV_ENV_FILE, get_settings
 from heavylift.console import console, record_table, results_table
+from heavylift.spec import MediaKind
 
 app = typer.Typer(help="Heavylift: media pipeline on Dramatiq over Redis.", no_args_is_help=True)
 dev = typer.Typer(help="The local stack: redis, moto (S3+SQS), event bridge, API, workers.")
@@ -30,11 +31,20 @@ def worker(
     processes: Annotated[int, typer.Option(help="Worker processes.")] = 0,
     threads: Annotated[int, typer.Option(help="Threads per process.")] = 0,
     queues: Annotated[
-        list[str] | None, typer.Option("--queues", "-Q", help="Only these queues.")
+        list[str] | None,
+        typer.Option(
+            "--queues",
+            "-Q",
+            help="Only these queues: image, video, audio (repeat or comma-separate).",
+        ),
     ] = None,
 ) -> None:
     """Run Dramatiq workers for Heavylift's actors (replaces this process)."""
     settings = get_settings()
+    queues = [q.strip() for item in queues or [] for q in item.split(",") if q.strip()]
+    unknown = sorted(set(queues) - {kind.queue for kind in MediaKind})
+    if unknown:
+        raise typer.BadParameter(f"unknown queue(s) {', '.join(unknown)}", param_hint="--queues")
     argv = [
         sys.executable,
         "-m",

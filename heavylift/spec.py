@@ -53,7 +53,7 @@ class PosterStep(Frozen):
 
 
 class VideoPreviewStep(Frozen):
-    """``preview.mp4``: H.264/AAC, fragmented (plays while downloading), at most the source's bytes."""
+    """``preview.mp4``: H.264/AAC, fragmented (plays while loading), at most the source's bytes."""
 
     kind: Literal["video_preview"] = "video_preview"
     max_height: int = Field(default=720, ge=144, le=2160)

@@ -144,18 +144,13 @@ class LocalStack:
             raise
         return self
 
-    def start_worker(self) -> Service:
-        argv = [
-            sys.executable,
-            "-m",
-            "heavylift",
-            "worker",
-            "--processes",
-            str(self.worker_processes),
-            "--threads",
-            str(self.worker_threads),
-        ]
-        service = self._add(Service("worker", argv, self.child_env(), self.log_dir, cwd=REPO_DIR))
+    def start_worker(self, queues: tuple[str, ...] = (), name: str = "worker") -> Service:
+        """``heavylift worker`` for every queue, or only for ``queues``."""
+        argv = [sys.executable, "-m", "heavylift", "worker"]
+        argv += ["--processes", str(self.worker_processes), "--threads", str(self.worker_threads)]
+        for queue in queues:
+            argv += ["--queues", queue]
+        service = self._add(Service(name, argv, self.child_env(), self.log_dir, cwd=REPO_DIR))
         service.start()
         return service
 
@@ -177,10 +172,9 @@ class LocalStack:
 
     def stop(self) -> None:
         self._stop.set()
-        for name in ("worker", "api", "bridge", "moto", "redis"):  # consumers first
-            service = self.services.pop(name, None)
-            if service is not None:
-                service.stop()
+        last = ("api", "bridge", "moto", "redis")  # workers (whatever their name) go first
+        for name in sorted(self.services, key=lambda n: last.index(n) if n in last else -1):
+            self.services.pop(name).stop()
 
     def __enter__(self) -> LocalStack:
         return self.start()
