@@ -19,7 +19,7 @@ from rich.table import Table
 from heavylift.models import JobRecord, JobState
 
 # Piped output (CI logs, `make demo | tee`) gets a width that fits a job table.
-console = Console(width=None if sys.stdout.isatty() else 150)
+console = Console(width=None if sys.stdout.isatty() else 180)
 
 STATE_STYLES = {
     JobState.SUCCEEDED: "green",
@@ -67,16 +67,21 @@ def outputs_text(record: JobRecord | None) -> str:
         return ""
     if record.error is not None and record.state is not JobState.SUCCEEDED:
         return f"[red]{record.error.code}[/]: {record.error.message[:60]}"
-    return ", ".join(entry.key.split("/", 1)[-1] for entry in record.outputs)
+    names = [entry.key.split("/", 1)[-1] for entry in record.outputs]
+    return ", ".join(name for name in names if name != "manifest.json") + (
+        " + manifest" if "manifest.json" in names else ""
+    )
 
 
 def results_table(rows: list[tuple[str, str, JobRecord | None]]) -> Table:
     """rows: (source name, job id, record)."""
     table = Table(title="Heavylift jobs")
-    for column in ("source", "job id", "state", "outputs", "time"):
+    for column in ("source", "job id", "queue", "state", "outputs", "time"):
         table.add_column(column, overflow="fold")
     for source, job_id, record in rows:
-        table.add_row(source, job_id, state_text(record), outputs_text(record), job_seconds(record))
+        queue = record.queue if record else "-"
+        table.add_row(source, job_id, queue, state_text(record), outputs_text(record),
+                      job_seconds(record))
     return table
 
 

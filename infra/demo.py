@@ -8,7 +8,7 @@ from pathlib import Path
 
 from heavylift.config import DEV_ENV_FILE, Settings
 from heavylift.console import console, results_table
-from heavylift.samples import demo_samples
+from heavylift.samples import demo_samples, write_audio, write_video
 from heavylift.uploading import upload_and_follow
 from infra.devstack import REPO_DIR, LocalStack, run_until_stopped
 
@@ -20,9 +20,14 @@ CORPUS_SAMPLES = (
 
 
 def prepare_samples(directory: Path) -> list[Path]:
-    """Generated images in every accepted format, plus a rotated photo and a corrupt PNG
-    from the test corpora (to show that bad input fails with a named error)."""
+    """Generated images in every accepted format, a phone video, a screen recording and a
+    podcast clip, plus a rotated photo and a corrupt PNG from the test corpora (to show that
+    bad input fails with a named error)."""
     paths = demo_samples(directory)
+    paths.append(write_video(directory, "mov", seconds=4, size="1280x720", rotation=-90,
+                             name="IMG_0042"))  # a phone video held upright, moov at the end
+    paths.append(write_video(directory, "webm", seconds=3, name="screen-recording"))
+    paths.append(write_audio(directory, "mp3", seconds=5, name="podcast-intro"))
     for name in CORPUS_SAMPLES:
         source = REPO_DIR / "tests" / "data" / name
         if source.exists():
