@@ -69,6 +69,7 @@ VIDEO_CONTAINERS = {
 AUDIO_FORMATS = {
     "mp3": (".mp3", ["-c:a", "libmp3lame", "-b:a", "128k"]),
     "m4a": (".m4a", ["-c:a", "aac", "-b:a", "128k"]),
+    "aac": (".aac", ["-c:a", "aac", "-b:a", "128k", "-f", "adts"]),
     "wav": (".wav", ["-c:a", "pcm_s16le"]),
     "flac": (".flac", ["-c:a", "flac"]),
     "opus": (".opus", ["-c:a", "libopus", "-b:a", "64k"]),
