@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dramatiq
-from dramatiq.brokers.redis import RedisBroker
 
 from actors.queues import QUEUE_ACTORS
 from heavylift.errors import BrokerUnavailable
@@ -12,7 +11,7 @@ from heavylift.models import JobMessage
 
 
 class DramatiqDispatcher:
-    def __init__(self, broker: RedisBroker) -> None:
+    def __init__(self, broker: dramatiq.Broker) -> None:
         self.broker = broker
 
     def dispatch(self, message: JobMessage, queue: str) -> None:

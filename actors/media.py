@@ -36,7 +36,7 @@ def worker_context() -> WorkerContext:
         store=store,
         s3=s3_client(settings),
         dispatcher=DramatiqDispatcher(dramatiq.get_broker()),
-    )  # type: ignore[arg-type]
+    )
 
 
 def attempt_info() -> tuple[int, bool]:
@@ -65,7 +65,6 @@ def _declare(kind: MediaKind) -> dramatiq.Actor[[dict[str, Any]], None]:
         )
 
     return dramatiq.actor(
-        process,
         actor_name=QUEUE_ACTORS[kind.queue],
         queue_name=kind.queue,
         max_retries=settings.max_retries,
@@ -74,7 +73,7 @@ def _declare(kind: MediaKind) -> dramatiq.Actor[[dict[str, Any]], None]:
         # Our own deadline kills ffmpeg first; Dramatiq's limit is the backstop.
         time_limit=(settings.max_job_seconds + 300) * 1000,
         throws=(PermanentError,),  # dead-letter at once: retrying bad input cannot help
-    )
+    )(process)
 
 
 process_image = _declare(MediaKind.IMAGE)

@@ -80,8 +80,9 @@ def results_table(rows: list[tuple[str, str, JobRecord | None]]) -> Table:
         table.add_column(column, overflow="fold")
     for source, job_id, record in rows:
         queue = record.queue if record else "-"
-        table.add_row(source, job_id, queue, state_text(record), outputs_text(record),
-                      job_seconds(record))
+        table.add_row(
+            source, job_id, queue, state_text(record), outputs_text(record), job_seconds(record)
+        )
     return table
 
 

@@ -14,13 +14,13 @@ import io
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import IO
 
 from heavylift.errors import TooLarge, UnsupportedMedia
 from heavylift.media.audio import check_duration, process_audio_stream, source_input
 from heavylift.media.context import MediaContext, MediaResult
-from heavylift.media.ffmpeg import run_ffmpeg
+from heavylift.media.ffmpeg import SideConsumer, run_ffmpeg
 from heavylift.media.image import decode_image
 from heavylift.media.probe import ProbeInfo, VideoStream, probe
 from heavylift.media.sink import OutputSink, Writable
@@ -46,6 +46,20 @@ class Bitrates:
     audio_kbps: int
 
 
+@dataclass(frozen=True)
+class _Source:
+    """Where ffmpeg reads the video from (the worker's stream, or a URL) and what it holds."""
+
+    feed: SourceStream | None  # None: ffmpeg reads ``url`` itself
+    url: str
+    info: ProbeInfo
+    video: VideoStream
+
+    @property
+    def input_args(self) -> list[str]:
+        return ["-i", "pipe:0" if self.feed is not None else self.url]
+
+
 def process_video(
     stream: SourceStream, sniffed: Sniffed, spec: PipelineSpec, sink: OutputSink, ctx: MediaContext
 ) -> MediaResult:
@@ -59,47 +73,26 @@ def process_video(
     video = info.video
     if video.width * video.height > ctx.max_pixels:
         raise TooLarge(f"{video.width}×{video.height} frames exceed {ctx.max_pixels} pixels")
+    source = _Source(None if by_url else stream, url, info, video)
     poster = next((s for s in spec.video if isinstance(s, PosterStep)), None)
     preview = next((s for s in spec.video if isinstance(s, VideoPreviewStep)), None)
 
     outputs: list[OutputEntry] = []
     poster_jpeg = io.BytesIO()
     if preview is not None:
-        plan = plan_bitrates(preview, ctx.source_bytes, info)
-        try:
-            outputs.append(
-                _write_preview(
-                    stream if not by_url else None,
-                    url,
-                    info,
-                    poster,
-                    preview,
-                    plan,
-                    poster_jpeg,
-                    sink,
-                    ctx,
-                )
-            )
-        except _PreviewTooLarge:
-            log.info("preview larger than source; re-encoding at a fixed bitrate")
-            strict = strict_bitrates(preview, ctx.source_bytes, info)
-            outputs.append(
-                _write_preview(
-                    None, ctx.source_url(), info, None, preview, strict, io.BytesIO(), sink, ctx
-                )
-            )
+        outputs.append(_preview_within_source_size(source, preview, poster, poster_jpeg, sink, ctx))
     elif poster is not None:
         run_ffmpeg(
-            lambda p: [
-                *_input(by_url, url),
+            lambda pipes: [
+                *source.input_args,
                 *_graph(None, poster, video),
-                *_poster_output(poster, p["poster"]),
+                *_poster_output(poster, pipes["poster"]),
             ],
             side={"poster": _keep(poster_jpeg)},
-            feed=None if by_url else stream,
+            feed=source.feed,
             deadline=ctx.deadline,
         )
-    if not by_url:
+    if source.feed is not None:
         stream.drain()  # ffmpeg may stop before the end: hash every byte all the same
     if poster is not None:
         outputs.extend(_write_poster(poster_jpeg.getvalue(), poster, sink, ctx))
@@ -123,6 +116,26 @@ def process_video(
     return MediaResult(outputs, metadata)
 
 
+def _preview_within_source_size(
+    source: _Source,
+    step: VideoPreviewStep,
+    poster: PosterStep | None,
+    poster_jpeg: io.BytesIO,
+    sink: OutputSink,
+    ctx: MediaContext,
+) -> OutputEntry:
+    """Encode once with a capped bitrate (and the poster on the side); in the rare case that
+    is still bigger than the source, encode again from the URL at a fixed, lower bitrate."""
+    plan = plan_bitrates(step, ctx.source_bytes, source.info)
+    try:
+        return _write_preview(source, step, plan, poster, poster_jpeg, sink, ctx)
+    except _PreviewTooLarge:
+        log.info("preview larger than source; re-encoding at a fixed bitrate")
+        strict = strict_bitrates(step, ctx.source_bytes, source.info)
+        by_url = replace(source, feed=None, url=ctx.source_url())
+        return _write_preview(by_url, step, strict, None, io.BytesIO(), sink, ctx)
+
+
 def plan_bitrates(step: VideoPreviewStep, source_bytes: int, info: ProbeInfo) -> Bitrates:
     """Quality first (CRF), capped so the preview stays below the source's own bitrate."""
     audio = step.audio_kbps if info.audio else 0
@@ -141,27 +154,24 @@ def strict_bitrates(step: VideoPreviewStep, source_bytes: int, info: ProbeInfo) 
 
 
 def _write_preview(
-    feed: SourceStream | None,
-    url: str,
-    info: ProbeInfo,
-    poster: PosterStep | None,
+    source: _Source,
     step: VideoPreviewStep,
     plan: Bitrates,
+    poster: PosterStep | None,
     poster_jpeg: io.BytesIO,
     sink: OutputSink,
     ctx: MediaContext,
 ) -> OutputEntry:
-    assert info.video is not None
-    width, height = preview_size(info.video, step.max_height)
-    side = {"poster": _keep(poster_jpeg)} if poster else {}
+    width, height = preview_size(source.video, step.max_height)
+    side: dict[str, SideConsumer] = {"poster": _keep(poster_jpeg)} if poster else {}
 
     def args(pipes: dict[str, str]) -> list[str]:
-        outputs = _poster_output(poster, pipes["poster"]) if poster else []
+        poster_args = _poster_output(poster, pipes["poster"]) if poster else []
         return [
-            *_input(feed is None, url),
-            *_graph(step, poster, info.video),
-            *outputs,
-            *_preview_output(step, plan, info),
+            *source.input_args,
+            *_graph(step, poster, source.video),
+            *poster_args,
+            *_preview_output(step, plan, source.info),
         ]
 
     def produce(out: Writable) -> None:
@@ -169,10 +179,10 @@ def _write_preview(
         run_ffmpeg(
             args,
             side=side,
-            feed=feed,
+            feed=source.feed,
             stdout=counted,
             deadline=ctx.deadline,
-            duration_s=info.duration_s,
+            duration_s=source.info.duration_s,
             on_progress=ctx.report_progress,
         )
         if counted.bytes > ctx.source_bytes:
@@ -190,10 +200,6 @@ def preview_size(video: VideoStream, max_height: int) -> tuple[int, int]:
 
 def _even(value: float) -> int:
     return max(2, int(round(value / 2)) * 2)
-
-
-def _input(by_url: bool, url: str) -> list[str]:
-    return ["-i", url if by_url else "pipe:0"]
 
 
 def _graph(
