@@ -108,6 +108,18 @@ def make_videos(
     return small, big
 
 
+def make_warm_video(directory: Path) -> MemoryInput:
+    """A 2 s 640×360 clip for the untimed warm-up job."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "warm.mp4"
+    started = time.monotonic()
+    _clip(path, 60, "640x360", 30, 4)
+    return MemoryInput(
+        "warm-up video", path, "video", path.stat().st_size, 2.0, "640x360 4 Mb/s",
+        round(time.monotonic() - started, 2),
+    )  # fmt: skip
+
+
 def make_jpeg(directory: Path, width: int, height: int) -> MemoryInput:
     """A photo-like baseline JPEG (Q=88) from ``heavylift.samples.write_sample``, written in a
     helper process so the benchmark process never starts libvips."""
