@@ -5,7 +5,11 @@ plain pyvips processes over local files) and the pipeline (upload → S3 event �
 Dramatiq worker → S3 → manifest, on the local stack). Every stack is started and warmed up
 first; then each round runs the baseline and every pipeline variant back to back, so a
 burst of load from elsewhere hits all of them. The best round of each is compared, and the
-median of the per-round ratios is shown next to it. See docs/benchmarks.md.
+median of the per-round ratios is shown next to it.
+
+Then the memory table (``bench/memory.py``): the worker's peak RSS, measured from outside,
+while it processes a 20 MiB and a 2 GiB video and a 100 MP JPEG, one job at a time.
+``--memory-only`` runs just that, ``--skip-memory`` skips it. See docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -20,9 +24,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench import report
+from bench import memreport, report
 from bench.baseline import Baseline, BaselineResult
 from bench.inputs import make_inputs
+from bench.memory import MemoryOptions, run_memory
 from bench.pipeline import PipelineBench, PipelineResult
 from bench.summary import Variant, summarize
 
@@ -40,7 +45,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--rounds", type=int, help="rounds of baseline + pipeline (default 3; quick 1)"
     )
     parser.add_argument(
-        "--quick", action="store_true", help="few small images, one round: a smoke test"
+        "--quick",
+        action="store_true",
+        help="few small images, one round, a 200 MiB big video: a smoke test",
     )
     parser.add_argument(
         "--processes", type=int, default=2, help="worker processes = baseline processes"
@@ -74,7 +81,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--target", type=float, default=0.8, help="pipeline/baseline ratio to pass")
     parser.add_argument(
-        "--strict", action="store_true", help="exit 1 when the ratio is below target"
+        "--strict",
+        action="store_true",
+        help="exit 1 when the ratio is below target or a memory target is missed",
     )
     parser.add_argument(
         "--keep-state", action="store_true", help="keep inputs, outputs and service logs"
@@ -82,7 +91,37 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--no-save", action="store_true", help=f"do not write JSON to {RESULTS_DIR}"
     )
+    memory = parser.add_argument_group("memory benchmark")
+    memory.add_argument("--memory-only", action="store_true", help="run only the memory benchmark")
+    memory.add_argument(
+        "--skip-memory", action="store_true", help="run only the throughput benchmark"
+    )
+    memory.add_argument(
+        "--memory-big-mib",
+        type=float,
+        help="size of the big video in MiB (default 2048; quick 200)",
+    )
+    memory.add_argument(
+        "--memory-video-mbps",
+        type=float,
+        default=100.0,
+        help="bitrate of both videos (1920x1080, 30 fps); default 100",
+    )
+    memory.add_argument(
+        "--memory-jpeg", default="10000x10000", help="size of the JPEG (default 10000x10000)"
+    )
+    memory.add_argument(
+        "--memory-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra environment for the memory stack only (repeatable), e.g. "
+        "MALLOC_ARENA_MAX=2 or HEAVYLIFT_SPOOL_MEMORY_BYTES=1048576",
+    )
     args = parser.parse_args(argv)
+    if args.memory_only and args.skip_memory:
+        parser.error("--memory-only and --skip-memory exclude each other")
+    args.memory_big_mib = args.memory_big_mib or (200 if args.quick else 2048)
     args.images = args.images or (8 if args.quick else 32)
     args.rounds = args.rounds or (1 if args.quick else 3)
     width, height = (args.size or ("1600x1200" if args.quick else "4000x3000")).lower().split("x")
@@ -144,6 +183,42 @@ def machine() -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    status = 0 if args.memory_only else throughput(args)
+    if not args.skip_memory:
+        status = max(status, memory(args))
+    return status
+
+
+def memory(args: argparse.Namespace) -> int:
+    console = report.console
+    width, height = (int(v) for v in args.memory_jpeg.lower().split("x"))
+    opts = MemoryOptions(
+        big_mib=args.memory_big_mib,
+        jpeg_size=(width, height),
+        video_mbps=args.memory_video_mbps,
+        env=tuple(_env_pairs([*args.env, *args.memory_env]).items()),
+    )
+    work = Path(tempfile.mkdtemp(prefix="heavylift-membench-"))
+    try:
+        result = run_memory(work, opts, say=console.print)
+    except BaseException:
+        args.keep_state = True
+        raise
+    finally:
+        if args.keep_state:
+            console.print(f"memory inputs, outputs and logs kept in {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    result["machine"] = machine()
+    memreport.print_memory(result)
+    if not args.no_save:
+        path = memreport.save(result, RESULTS_DIR)
+        shown = path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
+        console.print(f"saved {shown}")
+    return 1 if args.strict and not result["pass"] else 0
+
+
+def throughput(args: argparse.Namespace) -> int:
     started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     info = machine()
     cores = info["cores"] or 1

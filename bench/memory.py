@@ -68,7 +68,7 @@ class MemoryBench:
 
         self.stack.start()
         fields = {k.removeprefix("HEAVYLIFT_").lower(): v for k, v in self.stack.env.items()}
-        self.settings = Settings(_env_file=None, **fields)  # type: ignore[call-arg]
+        self.settings = Settings(_env_file=None, **fields)  # type: ignore[call-arg,arg-type]
         self.s3 = s3_client(self.settings)
         client = redis.Redis.from_url(self.stack.redis_url)
         self.jobs = JobStore(client, self.settings.namespace, self.settings.job_ttl_seconds)
@@ -83,9 +83,9 @@ class MemoryBench:
         assert master is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            found = [c for c in rss.children(master) if "python" in (rss.status(c) or {}).get(
-                "name", ""
-            )]
+            found = [
+                c for c in rss.children(master) if "python" in (rss.status(c) or {}).get("name", "")
+            ]
             if len(found) == 1:
                 return found[0]
             if len(found) > 1:
@@ -104,6 +104,7 @@ class MemoryBench:
             started = time.monotonic()
             upload = upload_file(self.s3, self.settings, item.path, key)
             upload_s = time.monotonic() - started
+            sampler.gap_from = time.monotonic()
             record = self._wait(upload.job_id, opts.job_timeout_s)
         finally:
             peaks = sampler.stop()
@@ -125,6 +126,7 @@ class MemoryBench:
             "outputs": outputs,
             "worker_pid": child,
             "idle_rss": idle,
+            "master_rss": rss.rss(self.stack.services["worker"].pid or 0),
             "peak_worker": peaks.process,
             "peak_tree": peaks.tree,
             "peak_ffmpeg": max(
@@ -142,8 +144,9 @@ class MemoryBench:
             if record is not None and record.state.is_final:
                 return record
             time.sleep(0.1)
-        raise TimeoutError(f"job {job_id} not finished after {timeout:.0f}s; logs in "
-                           f"{self.stack.log_dir}")
+        raise TimeoutError(
+            f"job {job_id} not finished after {timeout:.0f}s; logs in {self.stack.log_dir}"
+        )
 
     def _check(self, record: JobRecord, item: MemoryInput) -> dict[str, int]:
         """Fail loudly unless the job succeeded and its manifest lists every expected output,
@@ -166,8 +169,10 @@ class MemoryBench:
         for entry in listed.values():
             head = self.s3.head_object(Bucket=bucket, Key=entry["key"])
             if head["ContentLength"] != entry["bytes"] or entry["bytes"] <= 0:
-                raise RuntimeError(f"{entry['key']} is {head['ContentLength']} bytes, "
-                                   f"manifest says {entry['bytes']} ({where})")
+                raise RuntimeError(
+                    f"{entry['key']} is {head['ContentLength']} bytes, "
+                    f"manifest says {entry['bytes']} ({where})"
+                )
         return {name: entry["bytes"] for name, entry in listed.items()}
 
 
@@ -184,8 +189,10 @@ def run_memory(work: Path, opts: MemoryOptions, say: Any = print) -> dict[str, A
     """Generate the inputs, run them one by one on a fresh stack, return the result."""
     started_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     clock = time.monotonic()
-    say(f"memory: generating a {opts.small_mib:g} MiB and a {opts.big_mib:g} MiB video and a "
-        f"{opts.jpeg_size[0]}×{opts.jpeg_size[1]} JPEG …")
+    say(
+        f"memory: generating a {opts.small_mib:g} MiB and a {opts.big_mib:g} MiB video and a "
+        f"{opts.jpeg_size[0]}×{opts.jpeg_size[1]} JPEG …"
+    )
     small, big = make_videos(
         work / "inputs", opts.small_mib, opts.big_mib, size=opts.video_size, mbps=opts.video_mbps
     )
@@ -193,9 +200,11 @@ def run_memory(work: Path, opts: MemoryOptions, say: Any = print) -> dict[str, A
     warm_video = make_warm_video(work / "warm")
     warm_jpeg = make_jpeg(work / "warm", 1600, 1200)
     generate_s = time.monotonic() - clock
-    say(f"memory: inputs made in {generate_s:.1f} s (small video {small.generate_seconds:.1f} s, "
+    say(
+        f"memory: inputs made in {generate_s:.1f} s (small video {small.generate_seconds:.1f} s, "
         f"big {big.generate_seconds:.1f} s, JPEG {jpeg.generate_seconds:.1f} s); "
-        "starting a stack with 1 worker process × 1 thread …")
+        "starting a stack with 1 worker process × 1 thread …"
+    )
     bench = MemoryBench(work / "stack", dict(opts.env))
     runs: list[dict[str, Any]] = []
     try:
@@ -207,9 +216,11 @@ def run_memory(work: Path, opts: MemoryOptions, say: Any = print) -> dict[str, A
             if n == 3:
                 result["label"] += " (again)"
             runs.append(result)
-            say(f"memory: {result['label']}: {result['processing_s']:.1f} s processing, peak "
+            say(
+                f"memory: {result['label']}: {result['processing_s']:.1f} s processing, peak "
                 f"worker {result['peak_worker'] / MB:.0f} MB, worker+ffmpeg "
-                f"{result['peak_tree'] / MB:.0f} MB")
+                f"{result['peak_tree'] / MB:.0f} MB"
+            )
         idle_after = _idle_rss(bench.worker_child())
     except BaseException:
         say(f"memory benchmark failed; service logs in {bench.stack.log_dir}")

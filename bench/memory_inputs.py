@@ -78,7 +78,7 @@ def make_videos(
     small_seconds = time.monotonic() - started
     detail = f"{size} {rate} fps H.264 {mbps:g} Mb/s + AAC, MP4 (faststart)"
     small = MemoryInput(
-        f"{_size_label(small_path.stat().st_size)} video",
+        f"{_size_label(small_mib)} video",
         small_path,
         "video",
         small_path.stat().st_size,
@@ -97,7 +97,7 @@ def make_videos(
         "-c", "copy", "-movflags", "+faststart", str(big_path),
     )  # fmt: skip
     big = MemoryInput(
-        f"{_size_label(big_path.stat().st_size)} video",
+        f"{_size_label(big_mib)} video",
         big_path,
         "video",
         big_path.stat().st_size,
@@ -137,7 +137,6 @@ def make_jpeg(directory: Path, width: int, height: int) -> MemoryInput:
     )
 
 
-def _size_label(size: int) -> str:
-    if size >= 1024 * MIB:
-        return f"{size / (1024 * MIB):.2f} GiB"
-    return f"{size / MIB:.0f} MiB"
+def _size_label(mib: float) -> str:
+    """The size asked for (the files come out within a few percent of it)."""
+    return f"{mib / 1024:g} GiB" if mib >= 1024 else f"{mib:g} MiB"

@@ -83,7 +83,7 @@ class Peaks:
 
     samples: int = 0
     seconds: float = 0.0
-    max_gap_ms: float = 0.0  # the longest time between two samples
+    max_gap_ms: float = 0.0  # the longest time between two samples after ``gap_from``
     process: int = 0  # the followed process: the larger of sampled VmRSS and its VmHWM
     process_sampled: int = 0
     process_hwm: int | None = None  # None when clear_refs could not reset it
@@ -114,6 +114,8 @@ class RssSampler:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
         self._timeline_every = 0.5  # a coarse timeline for the JSON (one point per 0.5 s)
+        # gaps between samples count from here on (the caller's own upload may hold the GIL)
+        self.gap_from = 0.0
 
     def start(self) -> RssSampler:
         for pid in [self.pid, *self.others.values()]:
@@ -140,7 +142,8 @@ class RssSampler:
         while not self._stop.is_set():
             tree, process = self._sample()
             now = time.monotonic()
-            self.peaks.max_gap_ms = max(self.peaks.max_gap_ms, round((now - last) * 1000, 1))
+            if last >= self.gap_from:
+                self.peaks.max_gap_ms = max(self.peaks.max_gap_ms, round((now - last) * 1000, 1))
             last = now
             elapsed = now - self._started
             if elapsed >= next_point:

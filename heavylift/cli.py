@@ -61,6 +61,9 @@ def worker(
     # An idle consumer sleeps this long between polls (Dramatiq's default is 1 s): 100 ms
     # starts a fresh job sooner at a negligible cost of one Redis call per 100 ms per queue.
     os.environ.setdefault("dramatiq_worker_timeout", "100")
+    # glibc gives every thread its own heap arena; two are plenty for this workload and keep
+    # an idle worker ~10 MB smaller (measured in docs/benchmarks.md, "Memory").
+    os.environ.setdefault("MALLOC_ARENA_MAX", "2")
     os.execv(sys.executable, argv)
 
 

@@ -61,7 +61,7 @@ class Settings(BaseSettings):
 
     # Streaming I/O.
     spool_memory_bytes: int = Field(
-        default=8 * 1024**2,
+        default=1024**2,
         description="Outputs larger than this spill from memory to a temp file.",
     )
     multipart_threshold_bytes: int = 16 * 1024**2

@@ -10,10 +10,12 @@ translated into Heavylift's typed errors so the retry policy can tell "try again
 from __future__ import annotations
 
 import hashlib
+import io
+import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import IO, Any
 
 import boto3
 from boto3.s3.transfer import TransferConfig
@@ -112,17 +114,43 @@ def presigned_get_url(client: Any, location: S3Location, expires_s: int) -> str:
 
 
 class _HashingSpool:
-    """The writable handed to producers: spools bytes and hashes them as they arrive."""
+    """The writable handed to producers: keeps small outputs in memory and moves larger ones
+    to a named temporary file, hashing every byte as it arrives.
+
+    A *named* file matters: s3transfer given a path reads each part from disk as it sends it,
+    while given a file object it reads parts into memory ahead of the uploads.
+    """
 
     def __init__(self, memory_bytes: int) -> None:
-        self.file = tempfile.SpooledTemporaryFile(max_size=memory_bytes)  # noqa: SIM115
+        self.memory_bytes = memory_bytes
+        self.buffer: io.BytesIO | None = io.BytesIO()
+        self.file: IO[bytes] | None = None
         self.sha256 = hashlib.sha256()
         self.size = 0
 
     def write(self, data: bytes, /) -> int:
         self.sha256.update(data)
         self.size += len(data)
-        return self.file.write(data)
+        if self.buffer is not None and self.size > self.memory_bytes:
+            self.file = tempfile.NamedTemporaryFile(prefix="heavylift-out-", delete=False)  # noqa: SIM115
+            self.file.write(self.buffer.getbuffer())
+            self.buffer = None
+        target = self.buffer if self.buffer is not None else self.file
+        assert target is not None
+        return target.write(data)
+
+    @property
+    def path(self) -> str | None:
+        """The spool file once the output outgrew memory (closed for reading by path)."""
+        if self.file is None:
+            return None
+        self.file.close()
+        return self.file.name
+
+    def discard(self) -> None:
+        if self.file is not None:
+            self.file.close()
+            os.unlink(self.file.name)
 
 
 class S3OutputSink:
@@ -136,7 +164,7 @@ class S3OutputSink:
         self.transfer = TransferConfig(
             multipart_threshold=settings.multipart_threshold_bytes,
             multipart_chunksize=settings.multipart_threshold_bytes,
-            max_concurrency=4,
+            max_concurrency=2,  # parts in flight, each read from the spool file as it is sent
         )
 
     def write(
@@ -150,26 +178,14 @@ class S3OutputSink:
     ) -> OutputEntry:
         key = f"{self.prefix}/{name}"
         spool = _HashingSpool(self.memory_bytes)
-        with spool.file:
+        try:
             produce(spool)
-            spool.file.seek(0)
             digest = spool.sha256.hexdigest()
             extra = {"ContentType": content_type, "Metadata": {"sha256": digest}}
             with translate_s3_errors(f"writing s3://{self.bucket}/{key}"):
-                if spool.size < self.transfer.multipart_threshold:
-                    # One request, body streamed from the spool (s3transfer would build a
-                    # thread pool for every call, which costs more than a thumbnail's upload).
-                    self.client.put_object(
-                        Bucket=self.bucket,
-                        Key=key,
-                        Body=spool.file,
-                        ContentLength=spool.size,
-                        **extra,
-                    )
-                else:
-                    self.client.upload_fileobj(
-                        spool.file, self.bucket, key, Config=self.transfer, ExtraArgs=extra
-                    )
+                self._upload(spool, key, extra)
+        finally:
+            spool.discard()
         return OutputEntry(
             key=key,
             bytes=spool.size,
@@ -178,3 +194,18 @@ class S3OutputSink:
             width=width,
             height=height,
         )
+
+    def _upload(self, spool: _HashingSpool, key: str, extra: dict[str, Any]) -> None:
+        path = spool.path
+        if path is None:  # small: one request from memory
+            assert spool.buffer is not None
+            self.client.put_object(
+                Bucket=self.bucket, Key=key, Body=spool.buffer.getvalue(), **extra
+            )
+        elif spool.size < self.transfer.multipart_threshold:  # one request, streamed from disk
+            with open(path, "rb") as body:
+                self.client.put_object(
+                    Bucket=self.bucket, Key=key, Body=body, ContentLength=spool.size, **extra
+                )
+        else:  # multipart; s3transfer reads each part from the file as it sends it
+            self.client.upload_file(path, self.bucket, key, Config=self.transfer, ExtraArgs=extra)

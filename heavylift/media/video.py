@@ -33,6 +33,7 @@ from heavylift.spec import MetadataStep, PipelineSpec, PosterStep, VideoPreviewS
 log = logging.getLogger(__name__)
 
 MAX_POSTER_BYTES = 20 * 1024 * 1024
+FFMPEG_THREADS = 2  # per job, for decoding and for encoding: memory must not scale with cores
 PREVIEW_BUDGET = 0.9  # the preview may use at most this share of the source's bitrate
 
 
@@ -57,7 +58,14 @@ class _Source:
 
     @property
     def input_args(self) -> list[str]:
-        return ["-i", "pipe:0" if self.feed is not None else self.url]
+        # A fixed decoder thread count keeps memory per job independent of the host's cores
+        # (each decoder thread holds frames in flight).
+        return [
+            "-threads",
+            str(FFMPEG_THREADS),
+            "-i",
+            "pipe:0" if self.feed is not None else self.url,
+        ]
 
 
 def process_video(
@@ -212,11 +220,11 @@ def _graph(
     poster_in = "[forposter]" if preview and poster else "[0:v:0]"
     preview_in = "[forpreview]" if preview and poster else "[0:v:0]"
     if poster:
-        # every 15th frame of the first ~10 s at 30 fps, the most typical of 20 (the
+        # every 30th frame of the first ~10 s at 30 fps, the most typical of 10 (the
         # thumbnail filter), scaled first so its buffer stays a few MB
         chains.append(
-            f"{poster_in}select='not(mod(n\\,15))',"
-            f"scale=w='min(iw,{poster.max_width})':h=-2,thumbnail=20[poster]"
+            f"{poster_in}select='not(mod(n\\,30))',"
+            f"scale=w='min(iw,{poster.max_width})':h=-2,thumbnail=10[poster]"
         )
     if preview:
         width, height = preview_size(video, preview.max_height)
@@ -259,6 +267,12 @@ def _preview_output(step: VideoPreviewStep, plan: Bitrates, info: ProbeInfo) -> 
         "high",
         "-g",
         "60",
+        # bounded memory: fixed encoder threads, lookahead run in those threads (its own
+        # frame buffer otherwise grows with the core count); rate control is unchanged
+        "-threads",
+        str(FFMPEG_THREADS),
+        "-x264-params",
+        "sync-lookahead=0",
     ]
     if info.audio:
         args += ["-map", "0:a:0", "-c:a", "aac", "-b:a", f"{plan.audio_kbps}k", "-ac", "2"]

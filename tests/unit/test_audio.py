@@ -53,7 +53,14 @@ def test_every_format_gets_preview_waveform_and_metadata(fmt: str, tmp_path: Pat
     assert metadata.sample_rate == rate and abs(metadata.duration_s - 3) < tolerance
     assert (
         metadata.codec
-        in {"mp3": "mp3", "m4a": "aac", "aac": "aac", "wav": "pcm_s16le", "flac": "flac", "opus": "opus"}[fmt]
+        in {
+            "mp3": "mp3",
+            "m4a": "aac",
+            "aac": "aac",
+            "wav": "pcm_s16le",
+            "flac": "flac",
+            "opus": "opus",
+        }[fmt]
     )
 
 

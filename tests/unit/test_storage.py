@@ -219,3 +219,28 @@ def test_errors_mid_read_are_transient() -> None:
     with pytest.raises(StorageUnavailable) as info:
         reader.read(1024)
     assert info.value.transient
+
+
+@pytest.mark.parametrize("fails", [False, True], ids=["uploaded", "producer-failed"])
+def test_spool_files_never_outlive_the_write(
+    s3: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch, fails: bool
+) -> None:
+    """Outputs past the memory limit spill to a temp file, which is removed either way."""
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    settings = make_settings(multipart_threshold_bytes=5 * MiB, spool_memory_bytes=1024)
+
+    def produce(out: Writable) -> None:
+        out.write(os.urandom(6 * MiB))
+        assert list(tmp_path.glob("heavylift-out-*"))  # it did spill to disk
+        if fails:
+            raise RuntimeError("encoder died")
+
+    sink = S3OutputSink(s3, RESULTS, f"spool-{fails}", settings)
+    if fails:
+        with pytest.raises(RuntimeError):
+            sink.write("v.bin", "application/octet-stream", produce)
+    else:
+        assert sink.write("v.bin", "application/octet-stream", produce).bytes == 6 * MiB
+    assert list(tmp_path.glob("heavylift-out-*")) == []
