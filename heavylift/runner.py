@@ -27,6 +27,7 @@ from heavylift.jobs import Dispatcher, queue_for
 from heavylift.jobstore import JobStore
 from heavylift.media.context import MediaContext, MediaResult
 from heavylift.media.process import WrongQueue, process_media
+from heavylift.media.sink import write_json
 from heavylift.media.stream import SourceStream
 from heavylift.models import AttemptError, JobMessage, JobRecord, JobState, Manifest, utcnow
 from heavylift.spec import MediaKind
@@ -118,8 +119,7 @@ def _process(message: JobMessage, ctx: WorkerContext, queue: MediaKind) -> tuple
         source_sha256=result.source_sha256,
         outputs=tuple(result.outputs),
     )
-    document = manifest.model_dump_json(indent=2).encode()
-    entry = sink.write("manifest.json", "application/json", lambda out: out.write(document))
+    entry = write_json(sink, "manifest.json", manifest)
     result.outputs.append(entry)
     return result, entry.key
 

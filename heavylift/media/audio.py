@@ -10,7 +10,7 @@ from heavylift.media.context import MediaContext, MediaResult
 from heavylift.media.ffmpeg import SideConsumer, run_ffmpeg
 from heavylift.media.isobmff import index_comes_first, is_iso_bmff
 from heavylift.media.probe import ProbeInfo, probe
-from heavylift.media.sink import OutputSink, Writable
+from heavylift.media.sink import OutputSink, Writable, write_json
 from heavylift.media.sniff import Sniffed
 from heavylift.media.stream import SourceStream
 from heavylift.media.waveform import WaveformBuilder
@@ -130,6 +130,5 @@ def process_audio_stream(
         sha256=None if by_url else stream.sha256,
     )
     if any(isinstance(s, MetadataStep) for s in spec.audio):
-        document = metadata.model_dump_json(indent=2).encode()
-        outputs.append(sink.write("metadata.json", "application/json", lambda o: o.write(document)))
+        outputs.append(write_json(sink, "metadata.json", metadata))
     return MediaResult(outputs, metadata)

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
+from pydantic import BaseModel
+
 from heavylift.models import OutputEntry
 
 
@@ -28,3 +30,9 @@ class OutputSink(Protocol):
     ) -> OutputEntry:
         """Run ``produce`` against a writable, store the bytes as ``name``, describe them."""
         ...
+
+
+def write_json(sink: OutputSink, name: str, document: BaseModel) -> OutputEntry:
+    """A pydantic document (metadata, manifest) as an indented JSON output."""
+    data = document.model_dump_json(indent=2).encode()
+    return sink.write(name, "application/json", lambda out: out.write(data))

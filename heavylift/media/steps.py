@@ -9,7 +9,7 @@ from typing import Any
 import pyvips
 
 from heavylift.media.image import DecodedImage, resize_to_width
-from heavylift.media.sink import OutputSink, Writable
+from heavylift.media.sink import OutputSink, Writable, write_json
 from heavylift.models import OutputEntry
 from heavylift.spec import ImageStep, MetadataStep, ThumbnailStep
 
@@ -34,8 +34,7 @@ def thumbnail(image: DecodedImage, step: ThumbnailStep, sink: OutputSink) -> lis
 
 
 def metadata(image: DecodedImage, step: MetadataStep, sink: OutputSink) -> list[OutputEntry]:
-    document = image.metadata.model_dump_json(indent=2).encode()
-    return [sink.write("metadata.json", "application/json", lambda out: out.write(document))]
+    return [write_json(sink, "metadata.json", image.metadata)]
 
 
 STEPS: dict[str, StepFunction] = {"thumbnail": thumbnail, "metadata": metadata}

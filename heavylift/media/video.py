@@ -23,7 +23,7 @@ from heavylift.media.context import MediaContext, MediaResult
 from heavylift.media.ffmpeg import SideConsumer, run_ffmpeg
 from heavylift.media.image import decode_image
 from heavylift.media.probe import ProbeInfo, VideoStream, probe
-from heavylift.media.sink import OutputSink, Writable
+from heavylift.media.sink import OutputSink, Writable, write_json
 from heavylift.media.sniff import Sniffed
 from heavylift.media.steps import thumbnail
 from heavylift.media.stream import SourceStream
@@ -119,8 +119,7 @@ def process_video(
         sha256=None if by_url else stream.sha256,
     )
     if any(isinstance(s, MetadataStep) for s in spec.video):
-        document = metadata.model_dump_json(indent=2).encode()
-        outputs.append(sink.write("metadata.json", "application/json", lambda o: o.write(document)))
+        outputs.append(write_json(sink, "metadata.json", metadata))
     return MediaResult(outputs, metadata)
 
 

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import io
+import json
 import struct
 import subprocess
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+
+import pyvips
 
 from heavylift.media.context import MediaContext
 from heavylift.media.ffmpeg import FFMPEG
@@ -15,11 +20,12 @@ from heavylift.media.stream import SourceStream
 from heavylift.models import OutputEntry
 
 
-class DictSink:
-    """Implements ``OutputSink`` over a dict, as the S3 sink does over a bucket."""
+@dataclass
+class MemorySink:
+    """An ``OutputSink`` over a dict: name -> bytes, plus what was declared for each."""
 
-    def __init__(self) -> None:
-        self.objects: dict[str, bytes] = {}
+    files: dict[str, bytes] = field(default_factory=dict)
+    types: dict[str, str] = field(default_factory=dict)
 
     def write(
         self,
@@ -30,12 +36,13 @@ class DictSink:
         width: int | None = None,
         height: int | None = None,
     ) -> OutputEntry:
-        chunks: list[bytes] = []
-        produce(_Collector(chunks))
-        data = b"".join(chunks)
-        self.objects[name] = data
+        buffer = io.BytesIO()
+        produce(buffer)
+        data = buffer.getvalue()
+        self.files[name] = data
+        self.types[name] = content_type
         return OutputEntry(
-            key=f"job/{name}",
+            key=name,
             bytes=len(data),
             sha256=hashlib.sha256(data).hexdigest(),
             content_type=content_type,
@@ -43,14 +50,11 @@ class DictSink:
             height=height,
         )
 
+    def image(self, name: str) -> pyvips.Image:
+        return pyvips.Image.new_from_buffer(self.files[name], "")
 
-class _Collector:
-    def __init__(self, chunks: list[bytes]) -> None:
-        self.chunks = chunks
-
-    def write(self, data: bytes, /) -> int:
-        self.chunks.append(bytes(data))
-        return len(data)
+    def metadata(self) -> dict[str, object]:
+        return json.loads(self.files["metadata.json"])
 
 
 def context_for(

@@ -13,14 +13,14 @@ from heavylift.media.process import WrongQueue, process_media
 from heavylift.media.waveform import WaveformBuilder
 from heavylift.samples import AUDIO_FORMATS, write_audio, write_video
 from heavylift.spec import AudioPreviewStep, MediaKind, PipelineSpec, WaveformStep
-from tests.unit.media_helpers import DictSink, context_for, decodes_cleanly, describe, stream_for
+from tests.unit.media_helpers import MemorySink, context_for, decodes_cleanly, describe, stream_for
 
 SPEC = PipelineSpec()
 SINE_PEAK = 32767 / 8  # lavfi's sine has amplitude 1/8
 
 
-def run(path: Path, spec: PipelineSpec = SPEC) -> tuple[DictSink, object]:
-    sink = DictSink()
+def run(path: Path, spec: PipelineSpec = SPEC) -> tuple[MemorySink, object]:
+    sink = MemorySink()
     result = process_media(stream_for(path), spec, sink, context_for(path), MediaKind.AUDIO)
     return sink, result
 
@@ -29,11 +29,11 @@ def run(path: Path, spec: PipelineSpec = SPEC) -> tuple[DictSink, object]:
 def test_every_format_gets_preview_waveform_and_metadata(fmt: str, tmp_path: Path) -> None:
     source = write_audio(tmp_path, fmt, seconds=3, sample_rate=44100)
     sink, result = run(source)
-    assert set(sink.objects) == {"preview.mp3", "waveform.json", "metadata.json"}
-    assert "Audio: mp3" in describe(sink.objects["preview.mp3"], tmp_path)
-    assert decodes_cleanly(sink.objects["preview.mp3"], tmp_path)
+    assert set(sink.files) == {"preview.mp3", "waveform.json", "metadata.json"}
+    assert "Audio: mp3" in describe(sink.files["preview.mp3"], tmp_path)
+    assert decodes_cleanly(sink.files["preview.mp3"], tmp_path)
 
-    waveform = json.loads(sink.objects["waveform.json"])
+    waveform = json.loads(sink.files["waveform.json"])
     rate = 48000 if fmt == "opus" else 44100  # Opus always decodes at 48 kHz
     assert {
         k: waveform[k] for k in ("version", "channels", "sample_rate", "samples_per_pixel", "bits")
@@ -72,9 +72,9 @@ def test_opus_preview_and_16_bit_waveform(tmp_path: Path) -> None:
         )
     )
     sink, _ = run(write_audio(tmp_path, "wav"), spec)
-    assert set(sink.objects) == {"preview.opus", "waveform.json"}
-    assert "Audio: opus" in describe(sink.objects["preview.opus"], tmp_path)
-    waveform = json.loads(sink.objects["waveform.json"])
+    assert set(sink.files) == {"preview.opus", "waveform.json"}
+    assert "Audio: opus" in describe(sink.files["preview.opus"], tmp_path)
+    waveform = json.loads(sink.files["waveform.json"])
     assert waveform["bits"] == 16 and waveform["samples_per_pixel"] == 512
     assert abs(max(waveform["data"]) - SINE_PEAK) < SINE_PEAK * 0.02
 

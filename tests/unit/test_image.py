@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -19,53 +17,16 @@ import pyvips
 
 from heavylift.errors import CorruptMedia, TooLarge, UnsupportedMedia
 from heavylift.media.image import DecodedImage, decode_image, resize_to_width
-from heavylift.media.sink import Producer
 from heavylift.media.steps import run_steps
 from heavylift.media.stream import SourceStream
 from heavylift.models import OutputEntry
 from heavylift.samples import photo_like
 from heavylift.spec import PipelineSpec
 from tests.conftest import EXIF_ORIENTATION, PNGSUITE
+from tests.unit.media_helpers import MemorySink
 
 UNLIMITED = 10**12
 PIXELS = 100_000_000
-
-
-@dataclass
-class MemorySink:
-    """An ``OutputSink`` over a dict: name -> bytes, plus what was declared for each."""
-
-    files: dict[str, bytes] = field(default_factory=dict)
-    types: dict[str, str] = field(default_factory=dict)
-
-    def write(
-        self,
-        name: str,
-        content_type: str,
-        produce: Producer,
-        *,
-        width: int | None = None,
-        height: int | None = None,
-    ) -> OutputEntry:
-        buffer = io.BytesIO()
-        produce(buffer)
-        data = buffer.getvalue()
-        self.files[name] = data
-        self.types[name] = content_type
-        return OutputEntry(
-            key=name,
-            bytes=len(data),
-            sha256=hashlib.sha256(data).hexdigest(),
-            content_type=content_type,
-            width=width,
-            height=height,
-        )
-
-    def image(self, name: str) -> pyvips.Image:
-        return pyvips.Image.new_from_buffer(self.files[name], "")
-
-    def metadata(self) -> dict[str, object]:
-        return json.loads(self.files["metadata.json"])
 
 
 def decode(

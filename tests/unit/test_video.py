@@ -12,7 +12,7 @@ from heavylift.media.process import WrongQueue, process_media
 from heavylift.samples import VIDEO_CONTAINERS, write_video
 from heavylift.spec import MediaKind, PipelineSpec
 from tests.unit.media_helpers import (
-    DictSink,
+    MemorySink,
     context_for,
     decodes_cleanly,
     describe,
@@ -23,8 +23,8 @@ from tests.unit.media_helpers import (
 SPEC = PipelineSpec.default((256, 1024), 80)
 
 
-def run(path: Path, **context: object) -> tuple[DictSink, object]:
-    sink = DictSink()
+def run(path: Path, **context: object) -> tuple[MemorySink, object]:
+    sink = MemorySink()
     result = process_media(
         stream_for(path),
         SPEC,
@@ -39,23 +39,23 @@ def run(path: Path, **context: object) -> tuple[DictSink, object]:
 def test_every_container_gets_poster_preview_and_metadata(container: str, tmp_path: Path) -> None:
     source = write_video(tmp_path, container, seconds=2)
     sink, result = run(source)
-    assert set(sink.objects) == {
+    assert set(sink.files) == {
         "poster.jpg",
         "thumb-256.webp",
         "thumb-1024.webp",
         "preview.mp4",
         "metadata.json",
     }
-    preview = sink.objects["preview.mp4"]
+    preview = sink.files["preview.mp4"]
     report = describe(preview, tmp_path)
     assert "Video: h264" in report and "Audio: aac" in report
     assert len(preview) <= source.stat().st_size
     assert top_level_boxes(preview)[:2] == ["ftyp", "moov"]  # index first: plays while loading
     assert "moof" in top_level_boxes(preview)  # fragmented: written as produced
     assert decodes_cleanly(preview, tmp_path)
-    poster = pyvips.Image.new_from_buffer(sink.objects["poster.jpg"], "")
+    poster = pyvips.Image.new_from_buffer(sink.files["poster.jpg"], "")
     assert (poster.width, poster.height) == (640, 360)
-    thumb = pyvips.Image.new_from_buffer(sink.objects["thumb-256.webp"], "")
+    thumb = pyvips.Image.new_from_buffer(sink.files["thumb-256.webp"], "")
     assert (thumb.width, thumb.height) == (256, 144)
     metadata = result.metadata  # type: ignore[attr-defined]
     assert metadata.media_type == "video" and metadata.video_codec in ("h264", "vp8")
@@ -73,24 +73,24 @@ def test_a_phone_video_comes_out_upright(tmp_path: Path) -> None:
     sink, result = run(source)
     metadata = result.metadata  # type: ignore[attr-defined]
     assert (metadata.width, metadata.height, metadata.rotation) == (360, 640, 90)
-    poster = pyvips.Image.new_from_buffer(sink.objects["poster.jpg"], "")
+    poster = pyvips.Image.new_from_buffer(sink.files["poster.jpg"], "")
     assert (poster.width, poster.height) == (360, 640)
-    report = describe(sink.objects["preview.mp4"], tmp_path)
+    report = describe(sink.files["preview.mp4"], tmp_path)
     assert "360x640" in report and "rotation" not in report.lower()  # turned, not flagged
 
 
 def test_preview_is_at_most_720p_and_never_enlarged(tmp_path: Path) -> None:
     big = write_video(tmp_path, "mp4", seconds=1, size="1920x1080", name="big")
-    assert "1280x720" in describe(run(big)[0].objects["preview.mp4"], tmp_path)
+    assert "1280x720" in describe(run(big)[0].files["preview.mp4"], tmp_path)
     small = write_video(tmp_path, "mp4", seconds=1, size="320x240", name="small")
-    assert "320x240" in describe(run(small)[0].objects["preview.mp4"], tmp_path)
+    assert "320x240" in describe(run(small)[0].files["preview.mp4"], tmp_path)
 
 
 def test_preview_never_has_more_bytes_than_a_starved_source(tmp_path: Path) -> None:
     source = write_video(tmp_path, "mp4", seconds=3, size="640x360", video_bitrate="60k")
     sink, _ = run(source)
-    assert len(sink.objects["preview.mp4"]) <= source.stat().st_size
-    assert decodes_cleanly(sink.objects["preview.mp4"], tmp_path)
+    assert len(sink.files["preview.mp4"]) <= source.stat().st_size
+    assert decodes_cleanly(sink.files["preview.mp4"], tmp_path)
 
 
 def test_progress_is_reported_while_encoding(tmp_path: Path) -> None:
