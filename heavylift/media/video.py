@@ -33,7 +33,10 @@ from heavylift.spec import MetadataStep, PipelineSpec, PosterStep, VideoPreviewS
 log = logging.getLogger(__name__)
 
 MAX_POSTER_BYTES = 20 * 1024 * 1024
-FFMPEG_THREADS = 2  # per job, for decoding and for encoding: memory must not scale with cores
+# Threads per job are fixed so that memory per job does not scale with the host's cores (every
+# thread holds frames in flight). The decoder is cheap next to x264, so it gets one.
+DECODER_THREADS = 1
+ENCODER_THREADS = 2
 PREVIEW_BUDGET = 0.9  # the preview may use at most this share of the source's bitrate
 
 
@@ -58,11 +61,9 @@ class _Source:
 
     @property
     def input_args(self) -> list[str]:
-        # A fixed decoder thread count keeps memory per job independent of the host's cores
-        # (each decoder thread holds frames in flight).
         return [
             "-threads",
-            str(FFMPEG_THREADS),
+            str(DECODER_THREADS),
             "-i",
             "pipe:0" if self.feed is not None else self.url,
         ]
@@ -269,7 +270,7 @@ def _preview_output(step: VideoPreviewStep, plan: Bitrates, info: ProbeInfo) -> 
         # bounded memory: fixed encoder threads, lookahead run in those threads (its own
         # frame buffer otherwise grows with the core count); rate control is unchanged
         "-threads",
-        str(FFMPEG_THREADS),
+        str(ENCODER_THREADS),
         "-x264-params",
         "sync-lookahead=0",
     ]
