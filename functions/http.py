@@ -124,7 +124,7 @@ async def s3_events(request: Request) -> Response:
     except InvalidEvent as exc:
         return problem(400, "Bad Request", exc.message, code=exc.code)
     producer = get_producer()
-    jobs = [producer.submit_upload(u).job_id for u in uploads if not u.location.key.endswith("/")]
+    jobs = [producer.submit_upload(upload).job_id for upload in uploads]
     return JSONResponse({"jobs": jobs}, status_code=202)
 
 

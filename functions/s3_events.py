@@ -33,8 +33,6 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
             log.error("dropping unrecognised event", extra={"code": exc.code, "error": exc.message})
             continue
         for upload in uploads:
-            if upload.location.key.endswith("/"):
-                continue  # a "folder" placeholder, not a file
             submission = producer.submit_upload(upload)  # BrokerUnavailable propagates: retry
             (submitted if submission.created else duplicates).append(submission.job_id)
     result: dict[str, Any] = {"submitted": submitted, "duplicates": duplicates}

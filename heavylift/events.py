@@ -123,12 +123,15 @@ def normalize_etag(etag: str | None) -> str | None:
 
 
 def object_created_events(payload: Any) -> list[ObjectCreated]:
-    """Every object-created event inside ``payload``; test events and deletions are dropped.
+    """Every object-created event inside ``payload``; test events, deletions and "folder"
+    placeholders (keys ending in ``/``) are dropped.
 
     Raises :class:`InvalidEvent` for a payload that is none of the known shapes, so that a
     caller can tell "nothing to do" from "I do not understand this".
     """
-    return list(_walk(payload, envelope="s3"))
+    return [
+        event for event in _walk(payload, envelope="s3") if not event.location.key.endswith("/")
+    ]
 
 
 def _walk(payload: Any, envelope: str) -> Iterator[ObjectCreated]:

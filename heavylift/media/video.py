@@ -89,7 +89,9 @@ def process_video(
     outputs: list[OutputEntry] = []
     poster_jpeg = io.BytesIO()
     if preview is not None:
-        outputs.append(_preview_within_source_size(source, preview, poster, poster_jpeg, sink, ctx))
+        entry = _preview_within_source_size(source, preview, poster, poster_jpeg, sink, ctx)
+        if entry is not None:
+            outputs.append(entry)
     elif poster is not None:
         run_ffmpeg(
             lambda pipes: [
@@ -131,17 +133,22 @@ def _preview_within_source_size(
     poster_jpeg: io.BytesIO,
     sink: OutputSink,
     ctx: MediaContext,
-) -> OutputEntry:
+) -> OutputEntry | None:
     """Encode once with a capped bitrate (and the poster on the side); in the rare case that
-    is still bigger than the source, encode again from the URL at a fixed, lower bitrate."""
+    is still bigger than the source, encode again from the URL at a fixed, lower bitrate. A
+    source so small that even that is bigger gets no preview: the source is its own preview."""
     plan = plan_bitrates(step, ctx.source_bytes, source.info)
     try:
         return _write_preview(source, step, plan, poster, poster_jpeg, sink, ctx)
     except _PreviewTooLarge:
         log.info("preview larger than source; re-encoding at a fixed bitrate")
-        strict = strict_bitrates(step, ctx.source_bytes, source.info)
-        by_url = replace(source, feed=None, url=ctx.source_url())
+    strict = strict_bitrates(step, ctx.source_bytes, source.info)
+    by_url = replace(source, feed=None, url=ctx.source_url())
+    try:
         return _write_preview(by_url, step, strict, None, io.BytesIO(), sink, ctx)
+    except _PreviewTooLarge:
+        log.warning("no preview: even a minimal encode is bigger than the source")
+        return None
 
 
 def plan_bitrates(step: VideoPreviewStep, source_bytes: int, info: ProbeInfo) -> Bitrates:

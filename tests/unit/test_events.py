@@ -210,3 +210,11 @@ def test_unknown_shapes_raise_invalid_event(payload: Any) -> None:
         object_created_events(payload)
     assert info.value.code == "invalid_event"
     assert not info.value.transient
+
+
+def test_folder_placeholders_are_not_uploads() -> None:
+    """Console "create folder" writes a zero-byte key ending in '/': no job for it."""
+    events = object_created_events(
+        notification(s3_record("photos%2F"), s3_record("photos%2Fa.jpg"))
+    )
+    assert [event.location.key for event in events] == ["photos/a.jpg"]

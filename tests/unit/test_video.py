@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -124,3 +125,36 @@ def test_audio_on_the_video_queue_asks_to_move(tmp_path: Path) -> None:
     with pytest.raises(WrongQueue) as move:
         run(source)
     assert move.value.kind is MediaKind.AUDIO
+
+
+def test_an_oversize_first_encode_is_redone_smaller(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If the capped encode still comes out bigger than the source, it is never uploaded:
+    the preview is encoded again, from the URL, at a fixed lower bitrate."""
+    from heavylift.media import video
+
+    source = write_video(tmp_path, "mkv", seconds=2, video_bitrate="150k")
+    planned = video.plan_bitrates
+    calls = []
+
+    def oversize_first(*args: object) -> video.Bitrates:
+        calls.append(args)
+        return video.Bitrates(20_000, 320) if len(calls) == 1 else planned(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(video, "plan_bitrates", oversize_first)
+    sink, _ = run(source)
+    assert len(sink.files["preview.mp4"]) <= source.stat().st_size
+    assert decodes_cleanly(sink.files["preview.mp4"], tmp_path)
+    assert "poster.jpg" in sink.files  # taken from the first pass
+    assert len(calls) == 2  # the second, strict plan was used
+
+
+def test_a_source_smaller_than_any_preview_gets_none(tmp_path: Path) -> None:
+    """The source is its own preview; the job still succeeds with poster and metadata."""
+    source = write_video(tmp_path, "mp4", seconds=1)
+    sink = MemorySink()
+    context = replace(context_for(source), source_bytes=2_000)  # pretend it was tiny
+    process_media(stream_for(source), SPEC, sink, context, MediaKind.VIDEO)
+    assert "preview.mp4" not in sink.files
+    assert {"poster.jpg", "thumb-256.webp", "metadata.json"} <= set(sink.files)
