@@ -14,6 +14,7 @@ import typer
 
 from heavylift.config import DEV_ENV_FILE, get_settings
 from heavylift.console import console, record_table, results_table
+from heavylift.dlq_cli import dlq_app
 from heavylift.spec import MediaKind
 
 app = typer.Typer(help="Heavylift: media pipeline on Dramatiq over Redis.", no_args_is_help=True)
@@ -21,6 +22,7 @@ dev = typer.Typer(help="The local stack: redis, moto (S3+SQS), event bridge, API
 jobs = typer.Typer(help="Inspect jobs.")
 app.add_typer(dev, name="dev")
 app.add_typer(jobs, name="jobs")
+app.add_typer(dlq_app, name="dlq")
 
 STATE_DIR = Path(".heavylift")
 PID_FILE = STATE_DIR / "supervisor.pid"

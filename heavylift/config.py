@@ -10,7 +10,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEV_ENV_FILE = ".heavylift/dev.env"
@@ -56,8 +56,26 @@ class Settings(BaseSettings):
     max_retries: int = Field(default=5, ge=0)
     min_backoff_ms: int = 1_000
     max_backoff_ms: int = 5 * 60_000
+    max_deliveries: int = Field(
+        default=3,
+        ge=1,
+        description="Deliveries that kill their worker before a message is dead-lettered.",
+    )
+    heartbeat_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="A worker silent this long is presumed dead and its jobs run elsewhere.",
+    )
     redis_socket_timeout_s: float = 5.0
+    redis_patience_s: float = Field(
+        default=30.0,
+        ge=0,
+        description="How long a worker waits out a Redis outage before failing an attempt.",
+    )
     job_ttl_seconds: int = 30 * 24 * 3600
+    dead_letter_ttl_seconds: int = Field(
+        default=7 * 24 * 3600, description="Dead letters older than this are dropped."
+    )
 
     # Streaming I/O.
     spool_memory_bytes: int = Field(
@@ -70,6 +88,10 @@ class Settings(BaseSettings):
     # Workers.
     worker_processes: int = 2
     worker_threads: int = 2
+    worker_shutdown_timeout_s: float = Field(
+        default=30.0,
+        description="On SIGTERM, running jobs get this long before they are put back.",
+    )
 
     # Logs.
     log_format: Literal["console", "json"] = "console"
@@ -90,6 +112,13 @@ class Settings(BaseSettings):
         if not value or any(not 16 <= width <= 8192 for width in value):
             raise ValueError("thumbnail widths must be between 16 and 8192 pixels")
         return tuple(sorted(set(value)))
+
+    @model_validator(mode="after")
+    def _records_outlive_dead_letters(self) -> Settings:
+        """``heavylift dlq show`` reads each dead letter's history from its job record."""
+        if self.dead_letter_ttl_seconds > self.job_ttl_seconds:
+            raise ValueError("dead_letter_ttl_seconds must not exceed job_ttl_seconds")
+        return self
 
 
 @lru_cache(maxsize=1)

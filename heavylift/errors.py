@@ -75,3 +75,17 @@ class BrokerUnavailable(TransientError):
     """Redis (queue or job store) cannot be reached: producers must not acknowledge work."""
 
     code = "broker_unavailable"
+
+
+class WorkerLost(TransientError):
+    """The worker running an attempt died (killed, out of memory, crashed) before it ended.
+
+    Never raised: it names, in the job record, an attempt that no code lived to report."""
+
+    code = "worker_lost"
+
+
+class PoisonMessage(PermanentError):
+    """Every delivery of this message killed its worker; it is dead-lettered, not re-run."""
+
+    code = "poison_message"

@@ -158,7 +158,8 @@ class JobRecord(BaseModel):
     enqueued_at: datetime | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
-    attempts: int = 0
+    attempts: int = Field(default=0, description="Deliveries started, crashed ones included.")
+    replays: int = Field(default=0, description="Times an operator replayed its dead letter.")
     progress: float = 0.0
     error: AttemptError | None = None
     errors: list[AttemptError] = Field(default_factory=list)
