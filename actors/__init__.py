@@ -1,4 +1,5 @@
-"""Dramatiq consumers: broker setup and thin actors that adapt a message to a core call.
+"""Dramatiq consumers: broker setup, reliability middleware and thin actors that adapt a
+message to a core call.
 
-``actors.worker`` is the module ``dramatiq`` (and ``heavylift worker``) loads.
+``actors.serve`` is one worker process; ``heavylift worker`` supervises several.
 """

@@ -1,24 +1,66 @@
-"""The Redis broker, configured from settings, shared by producers and workers."""
+"""The Redis broker, configured from settings, shared by producers and workers.
+
+Dramatiq's default middleware stays, except ``Retries``, which :mod:`actors.middleware`
+replaces; the heartbeat timeout and dead-letter lifetime come from settings."""
 
 from __future__ import annotations
 
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
-from dramatiq.middleware import CurrentMessage
+from dramatiq.middleware import (
+    AgeLimit,
+    Callbacks,
+    CurrentMessage,
+    Middleware,
+    Pipelines,
+    ShutdownNotifications,
+    TimeLimit,
+)
 
+from actors.middleware import DeliveryLimit, Housekeeping, RetryLater
+from heavylift.broker_layout import Layout
 from heavylift.config import Settings
-from heavylift.jobstore import connect
+from heavylift.jobstore import JobStore, connect
 
 
-def build_broker(settings: Settings) -> RedisBroker:
+def build_broker(settings: Settings, worker_id: str | None = None) -> RedisBroker:
+    """``worker_id`` names this process in Redis (a supervisor picks it, to clean up after
+    it); producers leave it to Dramatiq."""
     client = connect(settings.redis_url, settings.redis_socket_timeout_s)
-    broker = RedisBroker(client=client, namespace=settings.namespace)
-    broker.add_middleware(CurrentMessage())
+    layout = Layout(settings.namespace)
+    store = JobStore(
+        client, settings.namespace, settings.job_ttl_seconds, settings.redis_patience_s
+    )
+    middleware: list[Middleware] = [
+        AgeLimit(),
+        TimeLimit(),
+        ShutdownNotifications(),
+        Callbacks(),
+        Pipelines(),
+        CurrentMessage(),
+        DeliveryLimit(client, layout, store, settings.max_deliveries),
+        RetryLater(
+            client,
+            layout,
+            max_retries=settings.max_retries,
+            backoff=(settings.min_backoff_ms, settings.max_backoff_ms),
+        ),
+        Housekeeping(client, layout, settings.heartbeat_timeout_s),
+    ]
+    broker = RedisBroker(
+        client=client,
+        namespace=settings.namespace,
+        middleware=middleware,
+        heartbeat_timeout=int(settings.heartbeat_timeout_s * 1000),
+        dead_message_ttl=settings.dead_letter_ttl_seconds * 1000,
+    )
+    if worker_id:
+        broker.broker_id = worker_id
     return broker
 
 
-def install_broker(settings: Settings) -> RedisBroker:
+def install_broker(settings: Settings, worker_id: str | None = None) -> RedisBroker:
     """Build the broker and make it Dramatiq's global one (actors bind to it on import)."""
-    broker = build_broker(settings)
+    broker = build_broker(settings, worker_id)
     dramatiq.set_broker(broker)
     return broker

@@ -11,6 +11,7 @@ from dramatiq.middleware import CurrentMessage
 from pydantic import ValidationError
 
 from actors.dispatch import DramatiqDispatcher
+from actors.middleware import DELIVERY_OPTION
 from actors.queues import QUEUE_ACTORS
 from heavylift.config import get_settings
 from heavylift.errors import InvalidMessage, PermanentError
@@ -30,6 +31,7 @@ def worker_context() -> WorkerContext:
         connect(settings.redis_url, settings.redis_socket_timeout_s),
         settings.namespace,
         settings.job_ttl_seconds,
+        patience_s=settings.redis_patience_s,  # wait out a Redis restart mid-job
     )
     return WorkerContext(
         settings=settings,
@@ -39,11 +41,13 @@ def worker_context() -> WorkerContext:
     )
 
 
-def attempt_info() -> tuple[int, bool]:
-    """(attempt number starting at 1, whether no retry follows a failure of this attempt)."""
+def delivery_info() -> tuple[int, bool]:
+    """(this message's delivery number, whether no retry follows a failure of this attempt)."""
     current = CurrentMessage.get_current_message()
-    retries = int(current.options.get("retries", 0)) if current else 0
-    return retries + 1, retries >= settings.max_retries
+    if current is None:
+        return 1, False
+    retries = int(current.options.get("retries", 0))
+    return int(current.options.get(DELIVERY_OPTION, 1)), retries >= settings.max_retries
 
 
 def parse_message(message: dict[str, Any]) -> JobMessage:
@@ -55,12 +59,12 @@ def parse_message(message: dict[str, Any]) -> JobMessage:
 
 def _declare(kind: MediaKind) -> dramatiq.Actor[[dict[str, Any]], None]:
     def process(message: dict[str, Any]) -> None:
-        attempt, final = attempt_info()
+        delivery, final = delivery_info()
         run_job(
             parse_message(message),
             worker_context(),
             queue=kind,
-            attempt=attempt,
+            delivery=delivery,
             final_attempt=final,
         )
 

@@ -40,33 +40,28 @@ def worker(
             help="Only these queues: image, video, audio (repeat or comma-separate).",
         ),
     ] = None,
+    modules: Annotated[
+        list[str] | None,
+        typer.Option("--import", help="Also load the actors of this module (repeatable)."),
+    ] = None,
 ) -> None:
-    """Run Dramatiq workers for Heavylift's actors (replaces this process)."""
+    """Run supervised worker processes: a crashed one is replaced, its jobs requeued."""
+    from heavylift.logs import configure_logging
+    from infra.supervisor import Supervisor, WorkerPlan
+
     settings = get_settings()
     queues = [q.strip() for item in queues or [] for q in item.split(",") if q.strip()]
     unknown = sorted(set(queues) - {kind.queue for kind in MediaKind})
-    if unknown:
+    if unknown and not modules:  # extra actor modules may declare queues of their own
         raise typer.BadParameter(f"unknown queue(s) {', '.join(unknown)}", param_hint="--queues")
-    argv = [
-        sys.executable,
-        "-m",
-        "dramatiq",
-        "actors.worker",
-        "--skip-logging",
-        "--processes",
-        str(processes or settings.worker_processes),
-        "--threads",
-        str(threads or settings.worker_threads),
-    ]
-    if queues:
-        argv += ["--queues", *queues]
-    # An idle consumer sleeps this long between polls (Dramatiq's default is 1 s): 100 ms
-    # starts a fresh job sooner at a negligible cost of one Redis call per 100 ms per queue.
-    os.environ.setdefault("dramatiq_worker_timeout", "100")
-    # glibc gives every thread its own heap arena; two are plenty for this workload and keep
-    # an idle worker ~10 MB smaller (measured in docs/benchmarks.md, "Memory").
-    os.environ.setdefault("MALLOC_ARENA_MAX", "2")
-    os.execv(sys.executable, argv)
+    configure_logging(settings.log_format, settings.log_level)
+    plan = WorkerPlan(
+        processes=processes or settings.worker_processes,
+        threads=threads or settings.worker_threads,
+        queues=tuple(queues),
+        modules=tuple(modules or ()),
+    )
+    raise typer.Exit(Supervisor(settings, plan).run())
 
 
 @dev.command("up")

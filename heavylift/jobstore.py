@@ -7,13 +7,18 @@ each other's updates. Any Redis connection failure surfaces as ``BrokerUnavailab
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+import logging
+import time
+from collections.abc import Callable
+from typing import TypeVar
 
 import redis
 
 from heavylift.errors import BrokerUnavailable
 from heavylift.models import JobRecord, utcnow
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Errors meaning "Redis cannot take this write now": down, starting, full (noeviction), or a
 # replica during failover. All of them must turn into 503s and retries, never 500s.
@@ -24,14 +29,6 @@ REDIS_DOWN = (
     redis.exceptions.OutOfMemoryError,
     redis.exceptions.ReadOnlyError,
 )
-
-
-@contextmanager
-def translate_redis_errors() -> Iterator[None]:
-    try:
-        yield
-    except REDIS_DOWN as exc:
-        raise BrokerUnavailable(f"Redis unavailable: {exc}") from exc
 
 
 def connect(url: str, socket_timeout: float = 5.0) -> redis.Redis:
@@ -45,25 +42,44 @@ def connect(url: str, socket_timeout: float = 5.0) -> redis.Redis:
 
 
 class JobStore:
-    def __init__(self, client: redis.Redis, namespace: str, ttl_seconds: int) -> None:
+    """Job records. ``patience_s`` > 0 (workers) waits out a Redis restart instead of failing
+    the job's attempt; producers keep 0 so that they answer 503 at once."""
+
+    def __init__(
+        self, client: redis.Redis, namespace: str, ttl_seconds: int, patience_s: float = 0.0
+    ) -> None:
         self.client = client
         self.namespace = namespace
         self.ttl_seconds = ttl_seconds
+        self.patience_s = patience_s
+
+    def _patiently(self, operation: Callable[[], T]) -> T:
+        deadline = time.monotonic() + self.patience_s
+        pause = 0.1
+        while True:
+            try:
+                return operation()
+            except REDIS_DOWN as exc:
+                if time.monotonic() + pause > deadline:
+                    raise BrokerUnavailable(f"Redis unavailable: {exc}") from exc
+                log.warning("Redis unavailable; retrying", extra={"error": str(exc)})
+                time.sleep(pause)
+                pause = min(pause * 2, 2.0)
 
     def key(self, job_id: str) -> str:
         return f"{self.namespace}:job:{job_id}"
 
     def get(self, job_id: str) -> JobRecord | None:
-        with translate_redis_errors():
-            raw = self.client.get(self.key(job_id))
+        raw = self._patiently(lambda: self.client.get(self.key(job_id)))
         return None if raw is None else JobRecord.model_validate_json(raw)
 
     def create(self, record: JobRecord) -> tuple[JobRecord, bool]:
         """Store ``record`` unless the job exists; return the stored record and whether it's new."""
-        with translate_redis_errors():
-            created = self.client.set(
+        created = self._patiently(
+            lambda: self.client.set(
                 self.key(record.job_id), record.model_dump_json(), nx=True, ex=self.ttl_seconds
             )
+        )
         if created:
             return record, True
         existing = self.get(record.job_id)
@@ -75,8 +91,13 @@ class JobStore:
         self, job_id: str, change: Callable[[JobRecord], JobRecord | None]
     ) -> JobRecord | None:
         """Apply ``change`` atomically. ``change`` returns the new record, or None to leave it."""
+        return self._patiently(lambda: self._update(job_id, change))
+
+    def _update(
+        self, job_id: str, change: Callable[[JobRecord], JobRecord | None]
+    ) -> JobRecord | None:
         key = self.key(job_id)
-        with translate_redis_errors(), self.client.pipeline() as pipe:
+        with self.client.pipeline() as pipe:
             while True:
                 try:
                     pipe.watch(key)
@@ -98,9 +119,7 @@ class JobStore:
                     continue
 
     def delete(self, job_id: str) -> None:
-        with translate_redis_errors():
-            self.client.delete(self.key(job_id))
+        self._patiently(lambda: self.client.delete(self.key(job_id)))
 
     def ping(self) -> None:
-        with translate_redis_errors():
-            self.client.ping()
+        self._patiently(self.client.ping)

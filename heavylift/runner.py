@@ -7,7 +7,9 @@ queue and how many retries are left) and keeps the job record truthful at every 
   record says ``succeeded``;
 * wrong queue (the name lied about the bytes): the job moves to the right queue, unrun;
 * permanent error: ``failed`` with the error's code; retrying cannot help;
-* transient error: back to ``queued`` to be retried, or ``dead`` when this was the last try.
+* transient error: back to ``queued`` to be retried, or ``dead`` when this was the last try;
+* the worker died mid-attempt: nobody could write anything, so the next delivery records
+  that attempt as ``worker_lost`` before it starts (see ``heavylift.deliveries``).
 
 Outputs are keyed by job id and step, so an attempt that runs twice writes the same keys.
 """
@@ -22,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from heavylift.config import Settings
-from heavylift.errors import HeavyliftError, TransientError
+from heavylift.errors import HeavyliftError, PoisonMessage, TransientError, WorkerLost
 from heavylift.jobs import Dispatcher, queue_for
 from heavylift.jobstore import JobStore
 from heavylift.media.context import MediaContext, MediaResult
@@ -49,10 +51,18 @@ class WorkerContext:
 
 
 def run_job(
-    message: JobMessage, ctx: WorkerContext, *, queue: MediaKind, attempt: int, final_attempt: bool
+    message: JobMessage,
+    ctx: WorkerContext,
+    *,
+    queue: MediaKind,
+    delivery: int = 1,
+    final_attempt: bool,
 ) -> JobRecord:
-    """Process ``message``; re-raise failures so the queue can retry or dead-letter them."""
-    record = _start(message, ctx.store, attempt)
+    """Process ``message``; re-raise failures so the queue can retry or dead-letter them.
+
+    ``delivery`` > 1 means earlier deliveries of this very message died with their worker."""
+    record = _start(message, ctx.store, delivery)
+    attempt = record.attempts
     if record.state is JobState.SUCCEEDED:
         log.info("job already succeeded; skipping redelivery", extra={"job_id": message.job_id})
         return record
@@ -169,14 +179,16 @@ def _move(message: JobMessage, ctx: WorkerContext, kind: MediaKind, record: JobR
     return ctx.store.update(message.job_id, moved) or record
 
 
-def _start(message: JobMessage, store: JobStore, attempt: int) -> JobRecord:
+def _start(message: JobMessage, store: JobStore, delivery: int) -> JobRecord:
     """Mark the job running; recreate its record if it expired or was never written."""
 
     def running(record: JobRecord) -> JobRecord | None:
         if record.state is JobState.SUCCEEDED:
             return None
+        if delivery > 1 and record.attempts:
+            record.errors.append(_worker_lost(record.attempts))
         record.state = JobState.RUNNING
-        record.attempts = attempt
+        record.attempts += 1
         record.started_at = utcnow()
         record.finished_at = None
         record.progress = 0.0
@@ -222,6 +234,38 @@ def _finish(
         return record
 
     return store.update(job_id, change)
+
+
+def _worker_lost(attempt: int) -> AttemptError:
+    return AttemptError(
+        attempt=attempt,
+        code=WorkerLost.code,
+        message="the worker process died during this attempt (killed, out of memory or crashed)",
+        transient=True,
+    )
+
+
+def record_poison_message(store: JobStore, job_id: str, deliveries: int) -> JobRecord | None:
+    """The job's message killed its worker on every one of ``deliveries``: mark it dead."""
+
+    def poisoned(record: JobRecord) -> JobRecord:
+        if record.state is JobState.RUNNING and record.attempts:
+            record.errors.append(_worker_lost(record.attempts))
+        error = AttemptError(
+            attempt=record.attempts,
+            code=PoisonMessage.code,
+            message=f"{deliveries} deliveries died with their worker process; "
+            "dead-lettered instead of delivered again",
+            transient=False,
+        )
+        record.error = error
+        record.errors.append(error)
+        record.state = JobState.DEAD
+        record.finished_at = utcnow()
+        return record
+
+    log.error("poison message dead-lettered", extra={"job_id": job_id, "deliveries": deliveries})
+    return store.update(job_id, poisoned)
 
 
 def _attempt_error(exc: BaseException, attempt: int) -> AttemptError:

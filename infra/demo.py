@@ -24,8 +24,9 @@ def prepare_samples(directory: Path) -> list[Path]:
     podcast clip, plus a rotated photo and a corrupt PNG from the test corpora (to show that
     bad input fails with a named error)."""
     paths = demo_samples(directory)
-    paths.append(write_video(directory, "mov", seconds=4, size="1280x720", rotation=-90,
-                             name="IMG_0042"))  # a phone video held upright, moov at the end
+    paths.append(
+        write_video(directory, "mov", seconds=4, size="1280x720", rotation=-90, name="IMG_0042")
+    )  # a phone video held upright, moov at the end
     paths.append(write_video(directory, "webm", seconds=3, name="screen-recording"))
     paths.append(write_audio(directory, "mp3", seconds=5, name="podcast-intro"))
     for name in CORPUS_SAMPLES:
