@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test bench setup system-deps clean
+.PHONY: demo test bench chaos setup system-deps clean
 
 # Debian's redis-server; nothing else outside the venv is needed (libvips and ffmpeg come
 # from pyvips-binary and imageio-ffmpeg wheels).
@@ -31,6 +31,10 @@ test: setup
 
 bench: setup
 	$(BIN)/python -m bench
+
+# 1,000 jobs while workers are SIGKILLed, Redis restarts and S3 goes away (bench/chaos.py).
+chaos: setup
+	$(BIN)/python -m bench.chaos
 
 clean:
 	rm -rf $(VENV) .heavylift .pytest_cache

@@ -54,7 +54,7 @@ class Settings(BaseSettings):
 
     # Reliability.
     max_retries: int = Field(default=5, ge=0)
-    min_backoff_ms: int = 1_000
+    min_backoff_ms: int = 2_000
     max_backoff_ms: int = 5 * 60_000
     max_deliveries: int = Field(
         default=3,

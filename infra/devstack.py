@@ -3,12 +3,15 @@ moto's server (S3 + SQS) with the uploads bucket notifying a queue, the event br
 invokes ``functions.s3_events.handler`` like Lambda's SQS trigger, the Starlette API under
 uvicorn, and Dramatiq workers. Used by ``heavylift dev up``, ``make demo`` and the
 integration tests alike, so the tests exercise exactly what users run.
+
+For failure tests and the chaos benchmark it can also put S3 behind an
+:class:`~infra.outage_proxy.OutageProxy` (``s3_via_proxy``), restart Redis on its own data
+(``restart_redis``) and name the worker processes to kill (``worker_children``).
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import sys
 import threading
@@ -17,27 +20,20 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-import redis
-
-from infra.processes import Service, free_port
+from infra.outage_proxy import OutageProxy
+from infra.processes import Service, free_port, pid_alive
 from infra.provision import provision
+from infra.redis_service import INFRA_DIR, answers_ping, redis_server_binary, redis_service
 
-INFRA_DIR = Path(__file__).resolve().parent
+__all__ = ["INFRA_DIR", "LocalStack", "StackError", "redis_server_binary", "run_until_stopped"]
+
 REPO_DIR = INFRA_DIR.parent
 SUPERVISE_INTERVAL_S = 0.5
+REDIS_READY_TIMEOUT_S = 60.0  # a restart replays the AOF first
 
 
 class StackError(RuntimeError):
     pass
-
-
-def redis_server_binary() -> str:
-    found = shutil.which("redis-server")
-    if not found:
-        raise StackError(
-            "redis-server is not installed: run `make setup` (apt-get install redis-server)"
-        )
-    return found
 
 
 class LocalStack:
@@ -52,6 +48,7 @@ class LocalStack:
         bridge: bool = True,
         log_format: str = "console",
         extra_env: dict[str, str] | None = None,
+        s3_via_proxy: bool = False,
     ) -> None:
         self.state_dir = state_dir.resolve()
         self.log_dir = self.state_dir / "logs"
@@ -61,9 +58,14 @@ class LocalStack:
         self.redis_port = free_port()
         self.moto_port = free_port()
         self.api_port = free_port()
+        # Clients reach S3 through the proxy, so a test can take S3 away; set-up goes direct.
+        self.s3_proxy = (
+            OutageProxy("127.0.0.1", self.moto_port, port=free_port()) if s3_via_proxy else None
+        )
+        s3_url = self.s3_proxy.url if self.s3_proxy else self.moto_url
         self.settings_env = {
             "HEAVYLIFT_REDIS_URL": f"redis://127.0.0.1:{self.redis_port}/0",
-            "HEAVYLIFT_S3_ENDPOINT_URL": f"http://127.0.0.1:{self.moto_port}",
+            "HEAVYLIFT_S3_ENDPOINT_URL": s3_url,
             "HEAVYLIFT_API_URL": f"http://127.0.0.1:{self.api_port}",
             "HEAVYLIFT_AWS_REGION": "us-east-1",
             "HEAVYLIFT_AWS_ACCESS_KEY_ID": "heavylift",
@@ -75,7 +77,10 @@ class LocalStack:
             **(extra_env or {}),
         }
         self.services: dict[str, Service] = {}
+        self.redis_restarts = 0
         self._stop = threading.Event()
+        self._lock = threading.Lock()  # between supervise() and restart_redis()
+        self._held: set[str] = set()  # down on purpose: supervise() leaves them alone
 
     # --- configuration handed to clients -----------------------------------------------
 
@@ -89,7 +94,13 @@ class LocalStack:
 
     @property
     def s3_endpoint_url(self) -> str:
+        """What every service and client uses (the proxy, with ``s3_via_proxy``)."""
         return self.settings_env["HEAVYLIFT_S3_ENDPOINT_URL"]
+
+    @property
+    def moto_url(self) -> str:
+        """moto itself, bypassing any proxy: for set-up and for checking results."""
+        return f"http://127.0.0.1:{self.moto_port}"
 
     @property
     def api_url(self) -> str:
@@ -117,8 +128,10 @@ class LocalStack:
         try:
             self._start_redis()
             self._start_moto()
+            if self.s3_proxy is not None:
+                self.s3_proxy.start()
             provision(
-                self.s3_endpoint_url,
+                self.moto_url,
                 "us-east-1",
                 self.settings_env["HEAVYLIFT_UPLOADS_BUCKET"],
                 self.settings_env["HEAVYLIFT_RESULTS_BUCKET"],
@@ -157,15 +170,63 @@ class LocalStack:
     def supervise(self) -> None:
         """Bring back any restartable service that died, until :meth:`request_stop`."""
         while not self._stop.wait(SUPERVISE_INTERVAL_S):
-            for service in list(self.services.values()):
-                if service.restart and not service.alive():
-                    service.restarts += 1
-                    print(
-                        f"[heavylift] {service.name} exited; restarting "
-                        f"(restart #{service.restarts})",
-                        file=sys.stderr,
-                    )
+            with self._lock:
+                for service in list(self.services.values()):
+                    if service.restart and service.name not in self._held and not service.alive():
+                        service.restarts += 1
+                        print(
+                            f"[heavylift] {service.name} exited; restarting "
+                            f"(restart #{service.restarts})",
+                            file=sys.stderr,
+                        )
+                        service.start()
+
+    # --- failure injection -------------------------------------------------------------------
+
+    def stop_redis(self, hard: bool = False) -> None:
+        """Take Redis away (SIGTERM, or SIGKILL if ``hard``) until :meth:`resume_redis`;
+        :meth:`supervise` leaves it down meanwhile."""
+        with self._lock:
+            self._held.add("redis")
+            service = self.services["redis"]
+        if hard:
+            service.kill()
+        else:
+            service.stop()
+
+    def resume_redis(self) -> None:
+        """Start Redis again on the same port and data dir (its AOF intact); return once it
+        answers PING, i.e. after it has replayed the AOF."""
+        service = self.services["redis"]
+        try:
+            with self._lock:
+                if not service.alive():
                     service.start()
+            self._wait(
+                service,
+                lambda: answers_ping(self.redis_port),
+                "redis-server",
+                REDIS_READY_TIMEOUT_S,
+            )
+            self.redis_restarts += 1
+        finally:
+            with self._lock:
+                self._held.discard("redis")
+
+    def restart_redis(self, hard: bool = False, down_for: float = 0.0) -> None:
+        """Stop Redis, stay down ``down_for`` seconds, start it again on the same data."""
+        self.stop_redis(hard)
+        if down_for > 0:
+            time.sleep(down_for)
+        self.resume_redis()
+
+    def worker_children(self, service_name: str = "worker") -> list[int]:
+        """The python processes a worker service's main process runs jobs in (Dramatiq's
+        worker processes, or a supervisor's children): the ones to kill in chaos tests."""
+        service = self.services.get(service_name)
+        if service is None or service.pid is None or not service.alive():
+            return []
+        return [pid for pid in child_pids(service.pid) if _is_python_worker(pid)]
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -174,7 +235,11 @@ class LocalStack:
         self._stop.set()
         last = ("api", "bridge", "moto", "redis")  # workers (whatever their name) go first
         for name in sorted(self.services, key=lambda n: last.index(n) if n in last else -1):
+            if name == "moto" and self.s3_proxy is not None:
+                self.s3_proxy.stop()
             self.services.pop(name).stop()
+        if self.s3_proxy is not None:
+            self.s3_proxy.stop()  # idempotent: when moto never started
 
     def __enter__(self) -> LocalStack:
         return self.start()
@@ -189,30 +254,18 @@ class LocalStack:
         return service
 
     def _start_redis(self) -> None:
-        # moto keeps S3 in memory, so every stack starts with empty buckets; Redis must start
-        # empty too, or old job records would point at outputs that no longer exist. (Within
-        # one run, Redis restarts keep their AOF: that is what persistence is for.)
-        data_dir = self.state_dir / "redis"
-        shutil.rmtree(data_dir, ignore_errors=True)
-        data_dir.mkdir(parents=True)
-        argv = [
-            redis_server_binary(),
-            str(INFRA_DIR / "redis.conf"),
-            "--port",
-            str(self.redis_port),
-            "--dir",
-            str(data_dir),
-        ]
-        service = self._add(Service("redis", argv, self.child_env(), self.log_dir))
+        """The first start: empty, like moto's S3 (see ``infra.redis_service``)."""
+        service = self._add(
+            redis_service(self.redis_port, self.state_dir / "redis", self.child_env(), self.log_dir)
+        )
         service.start()
-        client = redis.Redis(port=self.redis_port, socket_timeout=1)
-        self._wait(service, lambda: bool(client.ping()), "redis-server")
+        self._wait(service, lambda: answers_ping(self.redis_port), "redis-server")
 
     def _start_moto(self) -> None:
         argv = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.moto_port)]
         service = self._add(Service("moto", argv, self.child_env(), self.log_dir))
         service.start()
-        self._wait(service, lambda: _http_ok(f"{self.s3_endpoint_url}/moto-api/"), "moto server")
+        self._wait(service, lambda: _http_ok(f"{self.moto_url}/moto-api/"), "moto server")
 
     def _start_api(self) -> None:
         argv = [
@@ -244,6 +297,37 @@ class LocalStack:
                 pass
             time.sleep(0.1)
         raise StackError(f"{what} not ready after {timeout:.0f}s:\n{service.tail()}")
+
+
+def child_pids(pid: int) -> list[int]:
+    """Live direct children of ``pid``, from /proc (every thread's ``children`` list, or a
+    scan of every process's parent where the kernel lacks those lists)."""
+    found: set[int] = set()
+    task_dirs = list(Path(f"/proc/{pid}/task").glob("*/children"))
+    for children in task_dirs:
+        try:
+            found.update(int(p) for p in children.read_text().split())
+        except OSError:
+            continue
+    if not task_dirs:
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(") ", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if int(fields[1]) == pid:
+                found.add(int(stat.parent.name))
+    return sorted(p for p in found if pid_alive(p))
+
+
+def _is_python_worker(pid: int) -> bool:
+    """A python process, but not multiprocessing's resource tracker or similar helpers."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    command = b" ".join(argv)
+    return os.path.basename(argv[0]).startswith(b"python") and b"_tracker" not in command
 
 
 def _http_ok(url: str) -> bool:

@@ -95,6 +95,7 @@ def kill(
     fetched = broker.do_fetch(queue, 1)
     assert len(fetched) == 1
     broker.do_nack(queue, enqueued.options["redis_message_id"])
+    time.sleep(0.002)  # a distinct dead-letter time (ms) for each, so "oldest first" is defined
     return enqueued
 
 
