@@ -184,7 +184,8 @@ def watch(
             progress.update(done, completed=final if final is not None else 0)
             if not console.is_terminal and time.monotonic() - last_line > 10:
                 last_line = time.monotonic()
-                console.print(f"  submitted {len(job_ids)}, final {final}; {status}")
+                shown = "? (Redis away)" if final is None else final
+                console.print(f"  submitted {len(job_ids)}, final {shown}; {status}")
             if submitter.done.is_set():
                 deadline = min(deadline, time.monotonic() + args.timeout)
                 if final == len(job_ids) and not chaos.is_alive():
