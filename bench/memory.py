@@ -78,20 +78,22 @@ class MemoryBench:
         self.stack.stop()
 
     def worker_child(self, timeout: float = 30) -> int:
-        """The pid of the Dramatiq worker child (the master forks it, then only supervises)."""
-        master = self.stack.services["worker"].pid
-        assert master is not None
+        """The pid of the worker process (``heavylift worker`` spawns it, then only supervises)."""
+        supervisor = self.stack.services["worker"].pid
+        assert supervisor is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             found = [
-                c for c in rss.children(master) if "python" in (rss.status(c) or {}).get("name", "")
+                c
+                for c in rss.children(supervisor)
+                if "python" in (rss.status(c) or {}).get("name", "")
             ]
             if len(found) == 1:
                 return found[0]
             if len(found) > 1:
-                raise RuntimeError(f"expected one worker child of {master}, found {found}")
+                raise RuntimeError(f"expected one worker child of {supervisor}, found {found}")
             time.sleep(0.1)
-        raise RuntimeError(f"no worker child under pid {master}; logs in {self.stack.log_dir}")
+        raise RuntimeError(f"no worker child under pid {supervisor}; logs in {self.stack.log_dir}")
 
     def run(self, item: MemoryInput, key: str, opts: MemoryOptions) -> dict[str, Any]:
         """Upload ``item``, wait for its job, return the measurements (raises if it failed)."""

@@ -88,7 +88,7 @@ def detail_lines(result: dict[str, Any]) -> list[str]:
             f"{peaks['samples']} samples, longest gap after the upload {peaks['max_gap_ms']:.0f} ms"
         )
     lines.append(
-        f"worker idle after the last run: {_mb(result['idle_after'])} MB; the Dramatiq master "
+        f"worker idle after the last run: {_mb(result['idle_after'])} MB; the supervisor "
         f"(not counted above): {_mb(result['runs'][-1].get('master_rss', 0))} MB"
     )
     return lines
