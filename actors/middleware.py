@@ -22,6 +22,7 @@ import redis
 from dramatiq.middleware import Middleware, SkipMessage
 from pydantic import ValidationError
 
+from actors.dispatch import DramatiqDispatcher
 from heavylift.broker_layout import Layout
 from heavylift.deliveries import finish_delivery, start_delivery
 from heavylift.jobstore import REDIS_DOWN, JobStore
@@ -131,8 +132,9 @@ class DeliveryLimit(Middleware):
         if delivery <= self.max_deliveries:
             return
         job_id = job_id_of(message)
-        if job_id is not None:
-            record_poison_message(self.store, job_id, delivery - 1)
+        record = record_poison_message(self.store, job_id, delivery - 1) if job_id else None
+        if record is not None and record.callback_url:
+            DramatiqDispatcher(broker).dispatch_callback(record.job_id)
         message.fail()
         raise SkipMessage(f"{delivery - 1} deliveries killed their worker: dead-lettered")
 

@@ -6,3 +6,7 @@ QUEUE_ACTORS: dict[str, str] = {
     "video": "process_video",
     "audio": "process_audio",
 }
+
+# Callbacks have a queue of their own: a slow client endpoint never delays media work.
+CALLBACK_QUEUE = "callbacks"
+CALLBACK_ACTOR = "deliver_callback"

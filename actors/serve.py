@@ -46,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(settings.log_format, settings.log_level)
     worker_id = os.environ.get(WORKER_ID_ENV) or str(uuid.uuid4())
     broker = install_broker(settings, worker_id)
-    importlib.import_module("actors.media")  # actors bind to the broker installed above
+    for module in ("actors.media", "actors.callbacks"):  # bind to the broker installed above
+        importlib.import_module(module)
     for module in args.modules:
         importlib.import_module(module)
 

@@ -46,7 +46,14 @@ class Submission:
 class Submitter:
     """POST ``/v1/jobs`` for each planned source, ``rate`` per second, retrying like a client."""
 
-    def __init__(self, api_url: str, plan: list[Source], rate: float, run_id: str) -> None:
+    def __init__(
+        self,
+        api_url: str,
+        plan: list[Source],
+        rate: float,
+        run_id: str,
+        auth_headers: dict[str, str],
+    ) -> None:
         self.plan = plan
         self.rate = rate
         self.run_id = run_id
@@ -55,6 +62,7 @@ class Submitter:
         self.done = threading.Event()
         self._http = httpx.Client(
             base_url=api_url,
+            headers=auth_headers,
             timeout=10,
             limits=httpx.Limits(max_connections=SUBMIT_THREADS * 2),
         )

@@ -1,7 +1,9 @@
 """The HTTP producer: job submission, job status and S3-style event intake.
 
 Runs under uvicorn locally or on Lambda through Mangum (``handler``). Every handler is
-thin: validate, call the core, shape the response.
+thin: read a capped body, authenticate, validate, call the core, shape the response. The
+API faces the internet, so it is closed by default: every route but ``/healthz`` and
+``/openapi.json`` needs a Standard Webhooks signature or a bearer API key.
 """
 
 from __future__ import annotations
@@ -10,45 +12,44 @@ import json
 import logging
 from typing import Any
 
+from heavylift.safe_http import UrlPolicy, UrlRefused, check_url
 from mangum import Mangum
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from functions.api_models import JobAccepted, JobLinks, JobRequest, S3SourceIn
+from functions.openapi import openapi_document
 from functions.problems import broker_down, problem
-from functions.producer import get_producer
+from functions.producer import Producer, get_producer
 from heavylift.errors import BrokerUnavailable, InvalidEvent
 from heavylift.events import object_created_events
-from heavylift.jobs import default_spec, webhook_job_id
-from heavylift.models import JobMessage, JobOrigin, S3Location
+from heavylift.jobs import queue_for, webhook_job_id
+from heavylift.models import JobMessage, JobOrigin, S3Location, UrlSource
+from heavylift.spec import spec_for
+from heavylift.webhooks import Principal, Unauthorized
 
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 256 * 1024
-# Tracebacks are for operators (Redis, logs, `heavylift dlq`), not for API clients.
-PRIVATE_FIELDS: dict[str, Any] = {"error": {"traceback"}, "errors": {"__all__": {"traceback"}}}
+BACKPRESSURE_RETRY_AFTER_S = 30
 
 
-class SourceIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class _Problem(Exception):
+    """Raised anywhere in a handler to answer with a problem document."""
 
-    bucket: str = Field(min_length=3, max_length=63)
-    key: str = Field(min_length=1, max_length=1024)
-    version_id: str | None = None
-
-
-class JobRequest(BaseModel):
-    """Body of ``POST /v1/jobs``."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    source: SourceIn
+    def __init__(self, response: Response) -> None:
+        self.response = response
 
 
-async def read_json(request: Request) -> Any:
-    """The JSON body, read no further than ``MAX_BODY_BYTES`` (oversize bodies never buffer)."""
+def _invalid(detail: str, code: str, **extra: Any) -> _Problem:
+    return _Problem(problem(422, "Unprocessable Content", detail, code=code, **extra))
+
+
+async def read_body(request: Request) -> bytes:
+    """The body, read no further than ``MAX_BODY_BYTES`` (oversize bodies never buffer)."""
     too_large = _Problem(problem(413, "Payload Too Large", f"limit is {MAX_BODY_BYTES} bytes"))
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
@@ -58,37 +59,105 @@ async def read_json(request: Request) -> Any:
         body += chunk
         if len(body) > MAX_BODY_BYTES:
             raise too_large
+    return bytes(body)
+
+
+def authenticate(request: Request, body: bytes, producer: Producer) -> Principal:
+    try:
+        return producer.auth.authenticate(request.headers, body)
+    except Unauthorized as exc:
+        response = problem(
+            401,
+            "Unauthorized",
+            exc.message,
+            code="unauthorized",
+            headers={"WWW-Authenticate": 'Bearer realm="heavylift"'},
+        )
+        raise _Problem(response) from exc
+
+
+def parse_json(body: bytes) -> Any:
     try:
         return json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise _Problem(problem(400, "Bad Request", f"body is not valid JSON: {exc}")) from exc
 
 
-class _Problem(Exception):
-    def __init__(self, response: Response) -> None:
-        self.response = response
+def validate(model: type[BaseModel], payload: Any) -> Any:
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        errors = json.loads(exc.json(include_url=False, include_input=False, include_context=False))
+        raise _invalid("the request is invalid", "invalid_request", errors=errors) from exc
+
+
+def job_message(
+    request: JobRequest, principal: Principal, key: str | None, producer: Producer
+) -> JobMessage:
+    """Turn a valid request into a job, applying the deployment's policy (buckets, URL rules,
+    output bounds, callbacks)."""
+    settings = producer.settings
+    policy = UrlPolicy.from_settings(settings)
+    source: S3Location | UrlSource
+    if isinstance(request.source, S3SourceIn):
+        if request.source.bucket not in settings.allowed_source_buckets:
+            raise _invalid(
+                f"bucket {request.source.bucket!r} is not one this API may read",
+                "bucket_not_allowed",
+            )
+        source = S3Location(**request.source.model_dump())
+    else:
+        source = request.source
+        _check_url(source.url, policy, "source.url")
+    if request.callback_url is not None:
+        if settings.callback_secret is None:
+            raise _invalid("callbacks are not enabled on this deployment", "callbacks_disabled")
+        _check_url(request.callback_url, policy, "callback_url")
+    try:
+        spec = spec_for(request.outputs, settings)
+    except ValueError as exc:
+        raise _invalid(str(exc), "invalid_outputs") from exc
+    return JobMessage(
+        # Keys are scoped to the credential, so one client cannot reach another's jobs.
+        job_id=webhook_job_id(key, scope=principal.key_id),
+        source=source,
+        spec=spec,
+        origin=JobOrigin.WEBHOOK,
+        callback_url=request.callback_url,
+    )
+
+
+def _check_url(url: str, policy: UrlPolicy, field: str) -> None:
+    try:
+        check_url(url, policy)
+    except UrlRefused as exc:
+        raise _invalid(f"{field}: {exc.message}", exc.code) from exc
 
 
 async def create_job(request: Request) -> Response:
-    try:
-        job_request = JobRequest.model_validate(await read_json(request))
-    except ValidationError as exc:
-        return problem(
-            422,
-            "Unprocessable Content",
-            "the job request is invalid",
-            errors=json.loads(exc.json(include_url=False, include_input=False)),
-        )
     producer = get_producer()
-    key = request.headers.get("idempotency-key") or request.headers.get("webhook-id")
-    message = JobMessage(
-        job_id=webhook_job_id(key),
-        source=S3Location(**job_request.source.model_dump()),
-        spec=default_spec(producer.settings),
-        origin=JobOrigin.WEBHOOK,
-    )
+    body = await read_body(request)
+    principal = authenticate(request, body, producer)
+    job_request: JobRequest = validate(JobRequest, parse_json(body))
+    key = request.headers.get("idempotency-key") or principal.webhook_id
+    message = job_message(job_request, principal, key, producer)
+    queue = queue_for(message.source)
+    if producer.backlog(queue) >= producer.settings.max_queue_depth:
+        return problem(
+            429,
+            "Too Many Requests",
+            f"the {queue} queue is full; try again later",
+            code="queue_full",
+            headers={"Retry-After": str(BACKPRESSURE_RETRY_AFTER_S)},
+        )
     submission = producer.submit(message)
-    if not submission.created and submission.record.source != message.source:
+    record = submission.record
+    same = (record.source, record.spec, record.callback_url) == (
+        message.source,
+        message.spec,
+        message.callback_url,
+    )
+    if not submission.created and not same:
         return problem(
             409,
             "Conflict",
@@ -97,33 +166,36 @@ async def create_job(request: Request) -> Response:
             job_id=submission.job_id,
         )
     location = f"/v1/jobs/{submission.job_id}"
+    accepted = JobAccepted(
+        job_id=submission.job_id,
+        state=record.state,
+        created=submission.created,
+        links=JobLinks(self=location),
+    )
     return JSONResponse(
-        {
-            "job_id": submission.job_id,
-            "state": submission.record.state.value,
-            "created": submission.created,
-            "links": {"self": location},
-        },
-        status_code=202,
-        headers={"Location": location},
+        accepted.model_dump(mode="json"), status_code=202, headers={"Location": location}
     )
 
 
 async def get_job(request: Request) -> Response:
-    record = get_producer().store.get(request.path_params["job_id"])
+    producer = get_producer()
+    authenticate(request, b"", producer)
+    record = producer.store.get(request.path_params["job_id"])
     if record is None:
         return problem(404, "Not Found", "no such job", code="not_found")
-    return JSONResponse(record.model_dump(mode="json", exclude=PRIVATE_FIELDS))
+    return JSONResponse(record.public())
 
 
 async def s3_events(request: Request) -> Response:
-    """What MinIO and Ceph webhooks (and anything speaking S3 notifications) post."""
-    payload = await read_json(request)
+    """What MinIO and Ceph webhooks (and anything speaking S3 notifications) post; MinIO's
+    ``auth_token`` arrives as the bearer key."""
+    producer = get_producer()
+    body = await read_body(request)
+    authenticate(request, body, producer)
     try:
-        uploads = object_created_events(payload)
+        uploads = object_created_events(parse_json(body))
     except InvalidEvent as exc:
         return problem(400, "Bad Request", exc.message, code=exc.code)
-    producer = get_producer()
     jobs = [producer.submit_upload(upload).job_id for upload in uploads]
     return JSONResponse({"jobs": jobs}, status_code=202)
 
@@ -131,6 +203,10 @@ async def s3_events(request: Request) -> Response:
 async def healthz(request: Request) -> Response:
     get_producer().store.ping()
     return JSONResponse({"status": "ok"})
+
+
+async def openapi(request: Request) -> Response:
+    return JSONResponse(openapi_document())
 
 
 async def _on_problem(request: Request, exc: Exception) -> Response:
@@ -149,6 +225,7 @@ app = Starlette(
         Route("/v1/jobs/{job_id}", get_job, methods=["GET"]),
         Route("/v1/events/s3", s3_events, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
+        Route("/openapi.json", openapi, methods=["GET"]),
     ],
     exception_handlers={_Problem: _on_problem, BrokerUnavailable: _on_broker_down},
 )

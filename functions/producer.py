@@ -9,12 +9,15 @@ from functools import lru_cache
 
 from actors.broker import build_broker
 from actors.dispatch import DramatiqDispatcher
+from heavylift.broker_layout import Layout
 from heavylift.config import Settings, get_settings
+from heavylift.errors import BrokerUnavailable
 from heavylift.events import ObjectCreated
 from heavylift.jobs import Submission, default_spec, s3_job_id, submit
-from heavylift.jobstore import JobStore, connect
+from heavylift.jobstore import REDIS_DOWN, JobStore, connect
 from heavylift.logs import configure_logging
 from heavylift.models import JobMessage, JobOrigin
+from heavylift.webhooks import Authenticator
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +27,14 @@ class Producer:
     settings: Settings
     store: JobStore
     dispatcher: DramatiqDispatcher
+    auth: Authenticator
+
+    def backlog(self, queue: str) -> int:
+        """Jobs waiting on ``queue`` (not counting those running or scheduled to retry)."""
+        try:
+            return int(self.store.client.llen(Layout(self.settings.namespace).queue(queue).waiting))
+        except REDIS_DOWN as exc:
+            raise BrokerUnavailable(f"Redis unavailable: {exc}") from exc
 
     def submit(self, message: JobMessage) -> Submission:
         return submit(message, self.store, self.dispatcher)
@@ -50,4 +61,9 @@ def get_producer() -> Producer:
         settings.namespace,
         settings.job_ttl_seconds,
     )
-    return Producer(settings, store, DramatiqDispatcher(build_broker(settings)))
+    return Producer(
+        settings,
+        store,
+        DramatiqDispatcher(build_broker(settings)),
+        Authenticator.from_settings(settings),
+    )

@@ -37,7 +37,7 @@ def worker(
         typer.Option(
             "--queues",
             "-Q",
-            help="Only these queues: image, video, audio (repeat or comma-separate).",
+            help="Only these queues: image, video, audio, callbacks (repeat or comma-separate).",
         ),
     ] = None,
     modules: Annotated[
@@ -51,7 +51,7 @@ def worker(
 
     settings = get_settings()
     queues = [q.strip() for item in queues or [] for q in item.split(",") if q.strip()]
-    unknown = sorted(set(queues) - {kind.queue for kind in MediaKind})
+    unknown = sorted(set(queues) - {kind.queue for kind in MediaKind} - {"callbacks"})
     if unknown and not modules:  # extra actor modules may declare queues of their own
         raise typer.BadParameter(f"unknown queue(s) {', '.join(unknown)}", param_hint="--queues")
     configure_logging(settings.log_format, settings.log_level)
@@ -139,7 +139,7 @@ def jobs_show(
     """Print a job record."""
     from heavylift.client import JobsClient
 
-    record = JobsClient(get_settings().api_url).get(job_id)
+    record = JobsClient.from_settings(get_settings()).get(job_id)
     if record is None:
         console.print(f"[red]no job {job_id}[/]")
         raise typer.Exit(1)

@@ -80,8 +80,15 @@ def upload_files(
 class JobsClient:
     """The part of the HTTP API the CLI needs."""
 
-    def __init__(self, api_url: str, timeout: float = 10.0) -> None:
-        self.http = httpx.Client(base_url=api_url, timeout=timeout)
+    def __init__(self, api_url: str, api_key: str | None = None, timeout: float = 10.0) -> None:
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.http = httpx.Client(base_url=api_url, timeout=timeout, headers=headers)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> JobsClient:
+        """The API at ``api_url``, with the first configured API key."""
+        key = settings.api_keys[0].get_secret_value() if settings.api_keys else None
+        return cls(settings.api_url, key)
 
     def get(self, job_id: str) -> JobRecord | None:
         response = self.http.get(f"/v1/jobs/{job_id}")

@@ -40,9 +40,46 @@ class Settings(BaseSettings):
     )
     api_url: str = "http://127.0.0.1:8000"
 
+    # Who may submit work, and from where (the API is exposed to the internet).
+    webhook_secrets: Annotated[tuple[SecretStr, ...], NoDecode] = Field(
+        default=(),
+        description="Standard Webhooks secrets (whsec_…), comma-separated; several for rotation.",
+    )
+    api_keys: Annotated[tuple[SecretStr, ...], NoDecode] = Field(
+        default=(), description="Bearer API keys, comma-separated; several for rotation."
+    )
+    webhook_tolerance_s: int = Field(
+        default=300, description="Signed requests older or newer than this are refused."
+    )
+    source_buckets: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(), description="Buckets webhook jobs may read; empty: the uploads bucket only."
+    )
+    max_queue_depth: int = Field(
+        default=10_000, ge=1, description="Above this many waiting jobs the API answers 429."
+    )
+
+    # URL sources and callbacks: fetched by workers, so guarded against SSRF.
+    url_schemes: Annotated[tuple[str, ...], NoDecode] = ("https",)
+    url_ports: Annotated[tuple[int, ...], NoDecode] = (443,)
+    url_allowed_networks: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description="CIDRs exempt from the private-address refusal (internal sources, tests).",
+    )
+    url_timeout_s: float = Field(default=30.0, description="Connect and read timeout per request.")
+    url_max_redirects: int = 5
+    callback_secret: SecretStr | None = Field(
+        default=None, description="Standard Webhooks secret (whsec_…) that signs callbacks."
+    )
+    callback_max_retries: int = 10
+
     # What jobs make.
     thumbnail_widths: Annotated[tuple[int, ...], NoDecode] = (256, 1024)
     thumbnail_quality: int = Field(default=80, ge=1, le=100)
+    output_formats: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=("webp", "avif", "jpeg"), description="Thumbnail formats a job may ask for."
+    )
+    max_output_width: int = Field(default=4096, description="Widest thumbnail a job may ask for.")
+    max_outputs_per_job: int = Field(default=6, description="Most thumbnail widths per job.")
 
     # Limits: each breach fails the job with a named error instead of hurting the worker.
     max_source_bytes: int = 5 * 1024**3
@@ -97,14 +134,34 @@ class Settings(BaseSettings):
     log_format: Literal["console", "json"] = "console"
     log_level: str = "INFO"
 
-    @field_validator("thumbnail_widths", mode="before")
+    @field_validator("thumbnail_widths", "url_ports", mode="before")
     @classmethod
-    def _split_widths(cls, value: object) -> object:
+    def _split_ints(cls, value: object) -> object:
         """Accept ``256,1024`` as well as ``[256, 1024]`` from the environment."""
         if isinstance(value, str):
             text = value.strip().strip("[]")
             return tuple(int(part) for part in text.split(",") if part.strip())
         return value
+
+    @field_validator(
+        "webhook_secrets",
+        "api_keys",
+        "source_buckets",
+        "url_schemes",
+        "url_allowed_networks",
+        "output_formats",
+        mode="before",
+    )
+    @classmethod
+    def _split_strings(cls, value: object) -> object:
+        """Comma-separated lists from the environment."""
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @property
+    def allowed_source_buckets(self) -> tuple[str, ...]:
+        return self.source_buckets or (self.uploads_bucket,)
 
     @field_validator("thumbnail_widths")
     @classmethod

@@ -15,13 +15,12 @@ import logging
 import uuid
 from contextlib import suppress
 from dataclasses import dataclass
-from pathlib import PurePosixPath
 from typing import Protocol
 
 from heavylift.config import Settings
 from heavylift.errors import HeavyliftError
 from heavylift.jobstore import JobStore
-from heavylift.models import JobMessage, JobRecord, S3Location, utcnow
+from heavylift.models import JobMessage, JobRecord, S3Location, UrlSource, source_suffix, utcnow
 from heavylift.spec import MediaKind, PipelineSpec
 
 log = logging.getLogger(__name__)
@@ -36,6 +35,9 @@ class Dispatcher(Protocol):
     """Puts a job message on a named queue, or raises ``BrokerUnavailable``."""
 
     def dispatch(self, message: JobMessage, queue: str) -> None: ...
+
+    def dispatch_callback(self, job_id: str) -> None:
+        """Queue the delivery of the job's callback (its record names the URL)."""
 
 
 @dataclass(frozen=True)
@@ -68,16 +70,18 @@ def s3_job_id(source: S3Location, spec: PipelineSpec) -> str:
     return "j" + hashlib.sha256(canonical.encode()).hexdigest()[:31]
 
 
-def webhook_job_id(idempotency_key: str | None) -> str:
-    """A client's idempotency key maps to one job; without one every request is new."""
+def webhook_job_id(idempotency_key: str | None, scope: str = "") -> str:
+    """A client's idempotency key maps to one job; without one every request is new.
+    ``scope`` (the credential's id) keeps two clients' keys apart."""
     if idempotency_key is None:
         return "j" + uuid.uuid4().hex[:31]
-    digest = hashlib.sha256(f"webhook:{idempotency_key}".encode()).hexdigest()
+    prefix = f"webhook:{scope}:" if scope else "webhook:"
+    digest = hashlib.sha256(f"{prefix}{idempotency_key}".encode()).hexdigest()
     return "j" + digest[:31]
 
 
-def queue_for(source: S3Location) -> str:
-    suffix = PurePosixPath(source.key).suffix.lower()
+def queue_for(source: S3Location | UrlSource) -> str:
+    suffix = source_suffix(source)
     if suffix in VIDEO_SUFFIXES:
         return MediaKind.VIDEO.queue
     if suffix in AUDIO_SUFFIXES:
@@ -94,6 +98,7 @@ def submit(message: JobMessage, store: JobStore, dispatcher: Dispatcher) -> Subm
         source=message.source,
         spec=message.spec,
         queue=queue,
+        callback_url=message.callback_url,
     )
     record, created = store.create(draft)
     if not created and record.enqueued_at is not None:

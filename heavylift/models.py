@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Literal
+from pathlib import PurePosixPath
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
 
 from heavylift.spec import Frozen, MediaKind, PipelineSpec
 
@@ -31,6 +33,49 @@ class S3Location(Frozen):
     def uri(self) -> str:
         return f"s3://{self.bucket}/{self.key}"
 
+    @property
+    def path(self) -> str:
+        """What the name says about the file (its suffix routes the job to a queue)."""
+        return self.key
+
+
+class UrlSource(Frozen):
+    """A file a worker downloads (``https`` by default), under the SSRF rules of
+    ``heavylift.safe_http``; only the scheme and shape are checked here."""
+
+    url: str = Field(min_length=8, max_length=2048, examples=["https://example.com/photo.jpg"])
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an absolute http(s) URL")
+        return value
+
+    @property
+    def uri(self) -> str:
+        return self.url
+
+    @property
+    def path(self) -> str:
+        return urlsplit(self.url).path
+
+
+def _source_tag(value: Any) -> str:
+    is_url = isinstance(value, UrlSource) or (isinstance(value, dict) and "url" in value)
+    return "url" if is_url else "s3"
+
+
+Source = Annotated[
+    Annotated[S3Location, Tag("s3")] | Annotated[UrlSource, Tag("url")],
+    Discriminator(_source_tag),
+]
+
+
+def source_suffix(source: S3Location | UrlSource) -> str:
+    return PurePosixPath(source.path).suffix.lower()
+
 
 # --- messages and records ------------------------------------------------------------------
 
@@ -44,9 +89,10 @@ class JobMessage(Frozen):
     """What a producer puts on the queue: everything a worker needs, nothing it must look up."""
 
     job_id: str
-    source: S3Location
+    source: Source
     spec: PipelineSpec
     origin: JobOrigin
+    callback_url: str | None = None
 
 
 class JobState(StrEnum):
@@ -135,11 +181,14 @@ class Manifest(Frozen):
     """``manifest.json``, written last: its presence means every output listed is complete."""
 
     job_id: str
-    source: S3Location
+    source: Source
     source_sha256: str | None
     outputs: tuple[OutputEntry, ...]
     created_at: datetime = Field(default_factory=utcnow)
     producer: str = "heavylift"
+
+
+_PRIVATE_FIELDS: dict[str, Any] = {"error": {"traceback"}, "errors": {"__all__": {"traceback"}}}
 
 
 class JobRecord(BaseModel):
@@ -150,9 +199,10 @@ class JobRecord(BaseModel):
     job_id: str
     state: JobState = JobState.QUEUED
     origin: JobOrigin
-    source: S3Location
+    source: Source
     spec: PipelineSpec
     queue: str
+    callback_url: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     enqueued_at: datetime | None = None
@@ -167,8 +217,19 @@ class JobRecord(BaseModel):
     manifest_key: str | None = None
     media_kind: MediaKind | None = None
     media: MediaMetadata | None = None
+    callback_attempts: int = 0
+    callback_delivered_at: datetime | None = None
+    callback_error: str | None = None
+
+    def public(self) -> dict[str, Any]:
+        """The record for API clients and callbacks: tracebacks are for operators only."""
+        return self.model_dump(mode="json", exclude=_PRIVATE_FIELDS)
 
     def message(self) -> JobMessage:
         return JobMessage(
-            job_id=self.job_id, source=self.source, spec=self.spec, origin=self.origin
+            job_id=self.job_id,
+            source=self.source,
+            spec=self.spec,
+            origin=self.origin,
+            callback_url=self.callback_url,
         )

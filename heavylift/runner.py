@@ -32,8 +32,9 @@ from heavylift.media.process import WrongQueue, process_media
 from heavylift.media.sink import write_json
 from heavylift.media.stream import SourceStream
 from heavylift.models import AttemptError, JobMessage, JobRecord, JobState, Manifest, utcnow
+from heavylift.sources import open_source
 from heavylift.spec import MediaKind
-from heavylift.storage import S3OutputSink, open_object, presigned_get_url
+from heavylift.storage import S3OutputSink
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,9 @@ def run_job(
     except Exception as exc:
         error = _attempt_error(exc, attempt)
         state = _state_after(error, final_attempt)
-        _finish(ctx.store, message.job_id, state, error=error)
+        failed = _finish(ctx.store, message.job_id, state, error=error)
+        if failed is not None and state.is_final:
+            notify(ctx, failed)
         log.warning(
             "job attempt failed",
             extra={
@@ -104,24 +107,41 @@ def run_job(
             "seconds": round(time.monotonic() - started, 3),
         },
     )
+    if finished is not None:
+        notify(ctx, finished)
     return finished or record
+
+
+def notify(ctx: WorkerContext, record: JobRecord) -> None:
+    """Queue the job's callback, if it asked for one. The outcome stands either way, so a
+    queue that stays away past the store's patience costs the callback, never the job."""
+    if not record.callback_url:
+        return
+    deadline = time.monotonic() + ctx.store.patience_s
+    while True:
+        try:
+            ctx.dispatcher.dispatch_callback(record.job_id)
+            return
+        except HeavyliftError as exc:
+            if time.monotonic() > deadline:
+                log.error("callback not queued", extra={"job_id": record.job_id, "error": str(exc)})
+                return
+            time.sleep(0.5)
 
 
 def _process(message: JobMessage, ctx: WorkerContext, queue: MediaKind) -> tuple[MediaResult, str]:
     settings = ctx.settings
     sink = S3OutputSink(ctx.s3, settings.results_bucket, message.job_id, settings)
-    with open_object(ctx.s3, message.source, settings.max_source_bytes) as reader:
+    with open_source(message.source, ctx.s3, settings) as opened:
         media = MediaContext(
             max_pixels=settings.max_pixels,
             max_duration_s=settings.max_duration_s,
             deadline=time.monotonic() + settings.max_job_seconds,
-            source_bytes=reader.size,
-            source_url=lambda: presigned_get_url(
-                ctx.s3, message.source, settings.max_job_seconds + 600
-            ),
+            source_bytes=opened.size,
+            source_url=opened.seekable_url,
             report_progress=_ProgressReporter(ctx.store, message.job_id),
         )
-        stream = SourceStream(reader, settings.max_source_bytes, settings.read_chunk_bytes)
+        stream = SourceStream(opened.reader, settings.max_source_bytes, settings.read_chunk_bytes)
         result = process_media(stream, message.spec, sink, media, queue)
     manifest = Manifest(
         job_id=message.job_id,
@@ -203,6 +223,7 @@ def _start(message: JobMessage, store: JobStore, delivery: int) -> JobRecord:
                 source=message.source,
                 spec=message.spec,
                 queue=queue_for(message.source),
+                callback_url=message.callback_url,
                 enqueued_at=utcnow(),
             )
         )

@@ -30,7 +30,7 @@ def upload_and_follow(
         )
     records: dict[str, JobRecord | None] = {u.job_id: None for u in uploads}
     if wait:
-        client = JobsClient(settings.api_url)
+        client = JobsClient.from_settings(settings)
         try:
             with jobs_progress() as progress:
                 task = progress.add_task("processing", total=len(uploads))

@@ -12,6 +12,7 @@ For failure tests and the chaos benchmark it can also put S3 behind an
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import sys
 import threading
@@ -20,14 +21,16 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+from heavylift.webhooks import WebhookSecret
 from infra.outage_proxy import OutageProxy
 from infra.processes import Service, free_port, pid_alive
-from infra.provision import provision
+from infra.provision import aws_client, ensure_bucket, provision
 from infra.redis_service import INFRA_DIR, answers_ping, redis_server_binary, redis_service
 
 __all__ = ["INFRA_DIR", "LocalStack", "StackError", "redis_server_binary", "run_until_stopped"]
 
 REPO_DIR = INFRA_DIR.parent
+SOURCES_BUCKET = "heavylift-sources"
 SUPERVISE_INTERVAL_S = 0.5
 REDIS_READY_TIMEOUT_S = 60.0  # a restart replays the AOF first
 
@@ -73,6 +76,11 @@ class LocalStack:
             "HEAVYLIFT_UPLOADS_BUCKET": "heavylift-uploads",
             "HEAVYLIFT_RESULTS_BUCKET": "heavylift-results",
             "HEAVYLIFT_EVENTS_QUEUE": "heavylift-upload-events",
+            "HEAVYLIFT_SOURCE_BUCKETS": f"heavylift-uploads,{SOURCES_BUCKET}",
+            # Fresh credentials per stack: the API is closed by default, even locally.
+            "HEAVYLIFT_API_KEYS": "hl_dev_" + secrets.token_urlsafe(24),
+            "HEAVYLIFT_WEBHOOK_SECRETS": WebhookSecret.generate(),
+            "HEAVYLIFT_CALLBACK_SECRET": WebhookSecret.generate(),
             "HEAVYLIFT_LOG_FORMAT": log_format,
             **(extra_env or {}),
         }
@@ -106,6 +114,14 @@ class LocalStack:
     def api_url(self) -> str:
         return self.settings_env["HEAVYLIFT_API_URL"]
 
+    @property
+    def api_key(self) -> str:
+        return self.settings_env["HEAVYLIFT_API_KEYS"].split(",")[0]
+
+    @property
+    def auth_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}"}
+
     def write_env_file(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         lines = [f"{key}={value}" for key, value in sorted(self.settings_env.items())]
@@ -138,6 +154,8 @@ class LocalStack:
                 self.settings_env["HEAVYLIFT_EVENTS_QUEUE"],
                 self.settings_env.get("HEAVYLIFT_UPLOADS_PREFIX", ""),
             )
+            # Webhook jobs may also read this one; it notifies nobody, so no S3 event races them.
+            ensure_bucket(aws_client("s3", self.moto_url, "us-east-1"), SOURCES_BUCKET)
             if self.want["bridge"]:
                 self._add(
                     Service(

@@ -1,5 +1,5 @@
 """Video: one ffmpeg run makes the poster frame and the preview; libvips makes the poster's
-WebP thumbnails; ``metadata.json`` describes the source.
+thumbnails (in the job's format); ``metadata.json`` describes the source.
 
 The source streams into ffmpeg's stdin unless it is an MP4/MOV whose index (``moov``) comes
 after the media data; those are read through a presigned URL with range requests. Either

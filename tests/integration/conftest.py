@@ -40,7 +40,7 @@ def s3(stack: LocalStack) -> Any:
 
 @pytest.fixture(scope="session")
 def api(stack: LocalStack) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=stack.api_url, timeout=10) as client:
+    with httpx.Client(base_url=stack.api_url, timeout=10, headers=stack.auth_headers) as client:
         yield client
 
 

@@ -39,7 +39,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
         worker_threads=1,
         s3_via_proxy=True,
     ).start()
-    aws_client("s3", stack.moto_url, "us-east-1").create_bucket(Bucket=SOURCES)
     yield stack
     stack.stop()
 
@@ -62,7 +61,10 @@ def s3(stack: LocalStack) -> Any:
 
 def submit(stack: LocalStack, key: str) -> str:
     response = httpx.post(
-        f"{stack.api_url}/v1/jobs", json={"source": {"bucket": SOURCES, "key": key}}, timeout=10
+        f"{stack.api_url}/v1/jobs",
+        json={"source": {"bucket": SOURCES, "key": key}},
+        headers=stack.auth_headers,
+        timeout=10,
     )
     assert response.status_code == 202, response.text
     return str(response.json()["job_id"])

@@ -44,7 +44,7 @@ def stack(tmp_path: Path) -> Iterator[LocalStack]:
 
 @pytest.fixture
 def api(stack: LocalStack) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=stack.api_url, timeout=15) as client:
+    with httpx.Client(base_url=stack.api_url, timeout=15, headers=stack.auth_headers) as client:
         yield client
 
 

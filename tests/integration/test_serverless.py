@@ -128,7 +128,7 @@ def test_serverless_declares_both_producers() -> None:
 
 
 def test_http_function_handles_an_api_gateway_event(
-    lambda_env: None, s3: Any, api: httpx.Client
+    lambda_env: None, s3: Any, api: httpx.Client, stack: LocalStack
 ) -> None:
     handler = load_handler(CONFIG["functions"]["http"]["handler"])
     s3.put_object(Bucket="heavylift-uploads", Key="lambda/none.txt", Body=b"x")  # any object
@@ -137,13 +137,16 @@ def test_http_function_handles_an_api_gateway_event(
             "POST",
             "/v1/jobs",
             {"source": {"bucket": "heavylift-uploads", "key": "lambda/none.txt"}},
+            stack.auth_headers,
         ),
         None,
     )
     assert created["statusCode"] == 202
     job_id = json.loads(created["body"])["job_id"]
     assert created["headers"]["location"] == f"/v1/jobs/{job_id}"
-    shown = handler(http_api_event("GET", f"/v1/jobs/{job_id}"), None)
+    shown = handler(http_api_event("GET", f"/v1/jobs/{job_id}", None, stack.auth_headers), None)
+    refused = handler(http_api_event("GET", f"/v1/jobs/{job_id}"), None)
+    assert refused["statusCode"] == 401  # deployed, the API is closed by default too
     assert shown["statusCode"] == 200 and json.loads(shown["body"])["job_id"] == job_id
     assert wait_for_job(api, job_id).state is JobState.FAILED  # text is not an image
 

@@ -41,6 +41,9 @@ class FakeDispatcher:
     error: HeavyliftError | None = None
     calls: list[tuple[JobMessage, str]] = field(default_factory=list)
 
+    def dispatch_callback(self, job_id: str) -> None:
+        raise AssertionError("producers never queue callbacks")
+
     def dispatch(self, message: JobMessage, queue: str) -> None:
         self.calls.append((message, queue))
         if self.error is not None:
