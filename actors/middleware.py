@@ -27,9 +27,9 @@ from heavylift.broker_layout import Layout
 from heavylift.deliveries import finish_delivery, start_delivery
 from heavylift.jobstore import REDIS_DOWN, JobStore
 from heavylift.models import JobMessage
+from heavylift.outcomes import record_poison_message
 from heavylift.recovery import heartbeat, reap_dead_workers
 from heavylift.retry_schedule import backoff_ms, promote_due, schedule_retry
-from heavylift.runner import record_poison_message
 
 log = logging.getLogger(__name__)
 

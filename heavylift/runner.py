@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from heavylift.config import Settings
-from heavylift.errors import HeavyliftError, PoisonMessage, TransientError, WorkerLost
+from heavylift.errors import HeavyliftError, TransientError
 from heavylift.jobs import Dispatcher, queue_for
 from heavylift.jobstore import JobStore
 from heavylift.media.context import MediaContext, MediaResult
@@ -32,6 +32,7 @@ from heavylift.media.process import WrongQueue, process_media
 from heavylift.media.sink import write_json
 from heavylift.media.stream import SourceStream
 from heavylift.models import AttemptError, JobMessage, JobRecord, JobState, Manifest, utcnow
+from heavylift.outcomes import worker_lost
 from heavylift.sources import open_source
 from heavylift.spec import MediaKind
 from heavylift.storage import S3OutputSink
@@ -206,7 +207,7 @@ def _start(message: JobMessage, store: JobStore, delivery: int) -> JobRecord:
         if record.state is JobState.SUCCEEDED:
             return None
         if delivery > 1 and record.attempts:
-            record.errors.append(_worker_lost(record.attempts))
+            record.errors.append(worker_lost(record.attempts))
         record.state = JobState.RUNNING
         record.attempts += 1
         record.started_at = utcnow()
@@ -255,38 +256,6 @@ def _finish(
         return record
 
     return store.update(job_id, change)
-
-
-def _worker_lost(attempt: int) -> AttemptError:
-    return AttemptError(
-        attempt=attempt,
-        code=WorkerLost.code,
-        message="the worker process died during this attempt (killed, out of memory or crashed)",
-        transient=True,
-    )
-
-
-def record_poison_message(store: JobStore, job_id: str, deliveries: int) -> JobRecord | None:
-    """The job's message killed its worker on every one of ``deliveries``: mark it dead."""
-
-    def poisoned(record: JobRecord) -> JobRecord:
-        if record.state is JobState.RUNNING and record.attempts:
-            record.errors.append(_worker_lost(record.attempts))
-        error = AttemptError(
-            attempt=record.attempts,
-            code=PoisonMessage.code,
-            message=f"{deliveries} deliveries died with their worker process; "
-            "dead-lettered instead of delivered again",
-            transient=False,
-        )
-        record.error = error
-        record.errors.append(error)
-        record.state = JobState.DEAD
-        record.finished_at = utcnow()
-        return record
-
-    log.error("poison message dead-lettered", extra={"job_id": job_id, "deliveries": deliveries})
-    return store.update(job_id, poisoned)
 
 
 def _attempt_error(exc: BaseException, attempt: int) -> AttemptError:
