@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
+
 import dramatiq
 
 from actors.queues import CALLBACK_ACTOR, CALLBACK_QUEUE, QUEUE_ACTORS
 from heavylift.errors import BrokerUnavailable
+from heavylift.jobs import Envelope
 from heavylift.jobstore import REDIS_DOWN
 from heavylift.models import JobMessage
 
@@ -13,6 +16,18 @@ from heavylift.models import JobMessage
 class DramatiqDispatcher:
     def __init__(self, broker: dramatiq.Broker) -> None:
         self.broker = broker
+
+    def envelope(self, message: JobMessage, queue: str) -> Envelope:
+        """The message exactly as ``RedisBroker.enqueue`` would store it."""
+        redis_id = str(uuid.uuid4())
+        envelope: dramatiq.Message[object] = dramatiq.Message(
+            queue_name=queue,
+            actor_name=QUEUE_ACTORS[queue],
+            args=(message.model_dump(mode="json"),),
+            kwargs={},
+            options={"redis_message_id": redis_id},
+        )
+        return Envelope(redis_id, envelope.encode().decode())
 
     def dispatch(self, message: JobMessage, queue: str) -> None:
         self._enqueue(queue, QUEUE_ACTORS[queue], message.model_dump(mode="json"), message.job_id)

@@ -7,6 +7,10 @@ first; then each round runs the baseline and every pipeline variant back to back
 burst of load from elsewhere hits all of them. The best round of each is compared, and the
 median of the per-round ratios is shown next to it.
 
+Then the ingest table (``bench/ingest.py``): ``POST /v1/jobs`` requests/s of the API against
+a bare Starlette endpoint under the same uvicorn argv, and their ratio (target ≥ 0.5).
+``--ingest-only`` runs just that, ``--skip-ingest`` skips it.
+
 Then the memory table (``bench/memory.py``): the worker's peak RSS, measured from outside,
 while it processes a 20 MiB and a 2 GiB video and a 100 MP JPEG, one job at a time.
 ``--memory-only`` runs just that, ``--skip-memory`` skips it. See docs/benchmarks.md.
@@ -24,6 +28,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from bench import ingest as ingest_bench
 from bench import memreport, report
 from bench.baseline import Baseline, BaselineResult
 from bench.inputs import make_inputs
@@ -91,11 +96,35 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--no-save", action="store_true", help=f"do not write JSON to {RESULTS_DIR}"
     )
+    ingest = parser.add_argument_group("ingest benchmark")
+    ingest.add_argument("--ingest-only", action="store_true", help="run only the ingest benchmark")
+    ingest.add_argument("--skip-ingest", action="store_true", help="skip the ingest benchmark")
+    ingest.add_argument(
+        "--ingest-seconds", type=float, help="timed window per side and round (default 5; quick 2)"
+    )
+    ingest.add_argument(
+        "--ingest-rounds", type=int, help="rounds of bare + real (default 3; quick 1)"
+    )
+    ingest.add_argument(
+        "--ingest-connections",
+        type=int,
+        default=16,
+        help="keep-alive connections of the load generator (default 16)",
+    )
+    ingest.add_argument(
+        "--ingest-target", type=float, default=0.5, help="real/bare ratio to pass (default 0.5)"
+    )
+    ingest.add_argument(
+        "--ingest-profile",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="also profile the real API (cProfile) under load this long and show where the "
+        "time goes (default: off)",
+    )
     memory = parser.add_argument_group("memory benchmark")
     memory.add_argument("--memory-only", action="store_true", help="run only the memory benchmark")
-    memory.add_argument(
-        "--skip-memory", action="store_true", help="run only the throughput benchmark"
-    )
+    memory.add_argument("--skip-memory", action="store_true", help="skip the memory benchmark")
     memory.add_argument(
         "--memory-big-mib",
         type=float,
@@ -121,6 +150,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.memory_only and args.skip_memory:
         parser.error("--memory-only and --skip-memory exclude each other")
+    if args.ingest_only and (args.skip_ingest or args.memory_only):
+        parser.error("--ingest-only excludes --skip-ingest and --memory-only")
+    args.ingest_seconds = args.ingest_seconds or (2.0 if args.quick else 5.0)
+    args.ingest_rounds = args.ingest_rounds or (1 if args.quick else 3)
     args.memory_big_mib = args.memory_big_mib or (200 if args.quick else 2048)
     args.images = args.images or (8 if args.quick else 32)
     args.rounds = args.rounds or (1 if args.quick else 3)
@@ -183,10 +216,55 @@ def machine() -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.ingest_only:
+        return ingest(args)
     status = 0 if args.memory_only else throughput(args)
+    if not (args.memory_only or args.skip_ingest):
+        status = max(status, ingest(args))
     if not args.skip_memory:
         status = max(status, memory(args))
     return status
+
+
+def ingest(args: argparse.Namespace) -> int:
+    """The ingest table; exit status 2 on any non-202, 1 under the target with --strict."""
+    console = report.console
+    opts = ingest_bench.IngestOptions(
+        seconds=args.ingest_seconds,
+        warmup_s=1.0 if args.quick else 2.0,
+        rounds=args.ingest_rounds,
+        connections=args.ingest_connections,
+        target=args.ingest_target,
+        env=tuple(_env_pairs(args.env).items()),
+        profile_s=args.ingest_profile,
+    )
+    console.print(
+        f"[bold]Heavylift ingest[/]: POST /v1/jobs, real API vs bare Starlette, "
+        f"{opts.rounds} round(s) × {opts.seconds:g} s each, {opts.connections} connections"
+    )
+    work = Path(tempfile.mkdtemp(prefix="heavylift-ingestbench-"))
+    try:
+        result = ingest_bench.run_ingest(work, opts, say=console.print)
+    except BaseException:
+        args.keep_state = True
+        raise
+    finally:
+        if args.keep_state:
+            console.print(f"ingest logs (and any profile) kept in {work}")
+        elif args.ingest_profile:  # keep the profile, not the stack's Redis data and logs
+            shutil.rmtree(work / "stack", ignore_errors=True)
+            console.print(f"ingest profile kept in {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    result["machine"] = machine()
+    ingest_bench.print_ingest(result)
+    if not args.no_save:
+        path = ingest_bench.save(result, RESULTS_DIR)
+        shown = path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
+        console.print(f"saved {shown}")
+    if result["problems"]:
+        return 2
+    return 1 if args.strict and result["ratio"] < opts.target else 0
 
 
 def memory(args: argparse.Namespace) -> int:

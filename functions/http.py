@@ -12,7 +12,6 @@ import json
 import logging
 from typing import Any
 
-from heavylift.safe_http import UrlPolicy, UrlRefused, check_url
 from mangum import Mangum
 from pydantic import BaseModel, ValidationError
 from starlette.applications import Starlette
@@ -24,10 +23,11 @@ from functions.api_models import JobAccepted, JobLinks, JobRequest, S3SourceIn
 from functions.openapi import openapi_document
 from functions.problems import broker_down, problem
 from functions.producer import Producer, get_producer
-from heavylift.errors import BrokerUnavailable, InvalidEvent
+from heavylift.errors import BrokerUnavailable, InvalidEvent, QueueFull
 from heavylift.events import object_created_events
 from heavylift.jobs import queue_for, webhook_job_id
 from heavylift.models import JobMessage, JobOrigin, S3Location, UrlSource
+from heavylift.safe_http import UrlPolicy, UrlRefused, check_url
 from heavylift.spec import spec_for
 from heavylift.webhooks import Principal, Unauthorized
 
@@ -97,7 +97,7 @@ def job_message(
     """Turn a valid request into a job, applying the deployment's policy (buckets, URL rules,
     output bounds, callbacks)."""
     settings = producer.settings
-    policy = UrlPolicy.from_settings(settings)
+    policy = producer.url_policy
     source: S3Location | UrlSource
     if isinstance(request.source, S3SourceIn):
         if request.source.bucket not in settings.allowed_source_buckets:
@@ -114,7 +114,7 @@ def job_message(
             raise _invalid("callbacks are not enabled on this deployment", "callbacks_disabled")
         _check_url(request.callback_url, policy, "callback_url")
     try:
-        spec = spec_for(request.outputs, settings)
+        spec = spec_for(request.outputs, settings) if request.outputs else producer.default_spec
     except ValueError as exc:
         raise _invalid(str(exc), "invalid_outputs") from exc
     return JobMessage(
@@ -141,16 +141,16 @@ async def create_job(request: Request) -> Response:
     job_request: JobRequest = validate(JobRequest, parse_json(body))
     key = request.headers.get("idempotency-key") or principal.webhook_id
     message = job_message(job_request, principal, key, producer)
-    queue = queue_for(message.source)
-    if producer.backlog(queue) >= producer.settings.max_queue_depth:
+    try:
+        submission = producer.submit(message, max_depth=producer.settings.max_queue_depth)
+    except QueueFull:
         return problem(
             429,
             "Too Many Requests",
-            f"the {queue} queue is full; try again later",
+            f"the {queue_for(message.source)} queue is full; try again later",
             code="queue_full",
             headers={"Retry-After": str(BACKPRESSURE_RETRY_AFTER_S)},
         )
-    submission = producer.submit(message)
     record = submission.record
     same = (record.source, record.spec, record.callback_url) == (
         message.source,

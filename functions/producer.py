@@ -9,14 +9,14 @@ from functools import lru_cache
 
 from actors.broker import build_broker
 from actors.dispatch import DramatiqDispatcher
-from heavylift.broker_layout import Layout
 from heavylift.config import Settings, get_settings
-from heavylift.errors import BrokerUnavailable
 from heavylift.events import ObjectCreated
 from heavylift.jobs import Submission, default_spec, s3_job_id, submit
-from heavylift.jobstore import REDIS_DOWN, JobStore, connect
+from heavylift.jobstore import JobStore, connect
 from heavylift.logs import configure_logging
 from heavylift.models import JobMessage, JobOrigin
+from heavylift.spec import PipelineSpec
+from heavylift.url_policy import UrlPolicy
 from heavylift.webhooks import Authenticator
 
 log = logging.getLogger(__name__)
@@ -28,20 +28,15 @@ class Producer:
     store: JobStore
     dispatcher: DramatiqDispatcher
     auth: Authenticator
+    url_policy: UrlPolicy
+    default_spec: PipelineSpec  # built once: most requests ask for no options
 
-    def backlog(self, queue: str) -> int:
-        """Jobs waiting on ``queue`` (not counting those running or scheduled to retry)."""
-        try:
-            return int(self.store.client.llen(Layout(self.settings.namespace).queue(queue).waiting))
-        except REDIS_DOWN as exc:
-            raise BrokerUnavailable(f"Redis unavailable: {exc}") from exc
-
-    def submit(self, message: JobMessage) -> Submission:
-        return submit(message, self.store, self.dispatcher)
+    def submit(self, message: JobMessage, max_depth: int = 0) -> Submission:
+        return submit(message, self.store, self.dispatcher, max_depth=max_depth)
 
     def submit_upload(self, event: ObjectCreated) -> Submission:
         """One job per object version: the same upload delivered twice is the same job."""
-        spec = default_spec(self.settings)
+        spec = self.default_spec
         return self.submit(
             JobMessage(
                 job_id=s3_job_id(event.location, spec),
@@ -66,4 +61,6 @@ def get_producer() -> Producer:
         store,
         DramatiqDispatcher(build_broker(settings)),
         Authenticator.from_settings(settings),
+        UrlPolicy.from_settings(settings),
+        default_spec(settings),
     )

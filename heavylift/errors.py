@@ -71,6 +71,12 @@ class StorageUnavailable(TransientError):
     code = "storage_unavailable"
 
 
+class QueueFull(TransientError):
+    """The job's queue already holds as many waiting jobs as allowed: try again later."""
+
+    code = "queue_full"
+
+
 class BrokerUnavailable(TransientError):
     """Redis (queue or job store) cannot be reached: producers must not acknowledge work."""
 

@@ -1,10 +1,11 @@
 """Submitting jobs: identity, deduplication, and the hand-off to the queue.
 
-Producers call :func:`submit`. It creates the job record if the job is new, then asks a
-:class:`Dispatcher` (Dramatiq, in production; the core never imports it) to enqueue the
-message. Nothing is acknowledged that was not enqueued: if enqueueing fails, the new record
-is removed again and ``BrokerUnavailable`` propagates so the caller answers 503 or lets the
-platform retry. A duplicate whose first enqueue never completed is enqueued again.
+Producers call :func:`submit`. A :class:`Dispatcher` (Dramatiq, in production; the core never
+imports it) encodes the queue message; the job record and that message are then written to
+Redis in one atomic step (``JobStore.create_enqueued``), so nothing is acknowledged that was
+not enqueued, a record never exists without its message, and a submission is one round trip.
+A duplicate returns the existing job. (A record left without a message by an older version,
+which wrote them in two steps, is still enqueued again.)
 """
 
 from __future__ import annotations
@@ -13,12 +14,11 @@ import hashlib
 import json
 import logging
 import uuid
-from contextlib import suppress
 from dataclasses import dataclass
 from typing import Protocol
 
+from heavylift.broker_layout import Layout
 from heavylift.config import Settings
-from heavylift.errors import HeavyliftError
 from heavylift.jobstore import JobStore
 from heavylift.models import JobMessage, JobRecord, S3Location, UrlSource, source_suffix, utcnow
 from heavylift.spec import MediaKind, PipelineSpec
@@ -31,8 +31,19 @@ VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".qt", ".mkv", ".webm", ".avi", ".3gp"
 AUDIO_SUFFIXES = {".mp3", ".m4a", ".aac", ".wav", ".flac", ".ogg", ".oga", ".opus"}
 
 
+@dataclass(frozen=True)
+class Envelope:
+    """A queue message ready to store: its id and its encoded body."""
+
+    message_id: str
+    body: str
+
+
 class Dispatcher(Protocol):
     """Puts a job message on a named queue, or raises ``BrokerUnavailable``."""
+
+    def envelope(self, message: JobMessage, queue: str) -> Envelope:
+        """Encode ``message`` as the queue would store it (for an atomic write elsewhere)."""
 
     def dispatch(self, message: JobMessage, queue: str) -> None: ...
 
@@ -89,37 +100,41 @@ def queue_for(source: S3Location | UrlSource) -> str:
     return MediaKind.IMAGE.queue
 
 
-def submit(message: JobMessage, store: JobStore, dispatcher: Dispatcher) -> Submission:
-    """Create (or find) the job and make sure its message is on the queue."""
+def submit(
+    message: JobMessage, store: JobStore, dispatcher: Dispatcher, *, max_depth: int = 0
+) -> Submission:
+    """Create (or find) the job with its message on the queue. ``max_depth`` > 0 refuses a
+    new job (``QueueFull``) while its queue holds that many waiting jobs."""
     queue = queue_for(message.source)
-    draft = JobRecord(
+    record = JobRecord(
         job_id=message.job_id,
         origin=message.origin,
         source=message.source,
         spec=message.spec,
         queue=queue,
         callback_url=message.callback_url,
+        enqueued_at=utcnow(),
     )
-    record, created = store.create(draft)
-    if not created and record.enqueued_at is not None:
-        log.info("duplicate job", extra={"job_id": message.job_id})
-        return Submission(record, created=False)
-    try:
-        dispatcher.dispatch(record.message(), queue)
-    except HeavyliftError:
-        if created:
-            with suppress(HeavyliftError):  # Redis may be the thing that is down
-                store.delete(message.job_id)
-        raise
+    envelope = dispatcher.envelope(message, queue)
+    keys = Layout(store.namespace).queue(queue)
+    stored, created = store.create_enqueued(
+        record, keys.waiting, keys.messages, (envelope.message_id, envelope.body), max_depth
+    )
+    if created:
+        log.info("job submitted", extra={"job_id": message.job_id, "queue": queue})
+    elif stored.enqueued_at is None:
+        return Submission(_enqueue_stranded(stored, dispatcher, store), created=False)
+    return Submission(stored, created=created)
+
+
+def _enqueue_stranded(record: JobRecord, dispatcher: Dispatcher, store: JobStore) -> JobRecord:
+    """A record an older producer wrote without its message (it died in between)."""
+    dispatcher.dispatch(record.message(), record.queue)
     enqueued_at = utcnow()
 
     def mark_enqueued(current: JobRecord) -> JobRecord:
         current.enqueued_at = current.enqueued_at or enqueued_at
         return current
 
-    record = store.update(message.job_id, mark_enqueued) or record
-    log.info(
-        "job submitted",
-        extra={"job_id": message.job_id, "queue": queue, "source": message.source.uri},
-    )
-    return Submission(record, created=created)
+    log.warning("stranded job enqueued again", extra={"job_id": record.job_id})
+    return store.update(record.job_id, mark_enqueued) or record

@@ -14,11 +14,23 @@ from typing import TypeVar
 
 import redis
 
-from heavylift.errors import BrokerUnavailable
+from heavylift.errors import BrokerUnavailable, QueueFull
 from heavylift.models import JobRecord, utcnow
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+# KEYS: record, queue list, queue hash. ARGV: record JSON, TTL, message id, body, max depth.
+_CREATE_ENQUEUED = """
+local existing = redis.call("get", KEYS[1])
+if existing then return {0, existing} end
+local depth = tonumber(ARGV[5])
+if depth > 0 and redis.call("llen", KEYS[2]) >= depth then return {-1, ""} end
+redis.call("set", KEYS[1], ARGV[1], "EX", ARGV[2])
+redis.call("hset", KEYS[3], ARGV[3], ARGV[4])
+redis.call("rpush", KEYS[2], ARGV[3])
+return {1, ""}
+"""
 
 # Errors meaning "Redis cannot take this write now": down, starting, full (noeviction), or a
 # replica during failover. All of them must turn into 503s and retries, never 500s.
@@ -52,6 +64,7 @@ class JobStore:
         self.namespace = namespace
         self.ttl_seconds = ttl_seconds
         self.patience_s = patience_s
+        self._create_enqueued = client.register_script(_CREATE_ENQUEUED)
 
     def _patiently(self, operation: Callable[[], T]) -> T:
         deadline = time.monotonic() + self.patience_s
@@ -87,6 +100,29 @@ class JobStore:
             return self.create(record)
         return existing, False
 
+    def create_enqueued(
+        self, record: JobRecord, waiting: str, messages: str, message: tuple[str, str], depth: int
+    ) -> tuple[JobRecord, bool]:
+        """Store ``record`` and put its queue message on ``waiting``/``messages`` (Dramatiq's
+        list and hash of a queue) in one atomic step: a record never exists without its
+        message, and a submission costs one round trip. If the job exists, return it instead.
+        With ``depth`` > 0, refuse a new job while the queue holds that many (``QueueFull``)."""
+        message_id, body = message
+        keys = [self.key(record.job_id), waiting, messages]
+        args: list[str | int] = [
+            record.model_dump_json(),
+            self.ttl_seconds,
+            message_id,
+            body,
+            depth,
+        ]
+        outcome, existing = self._patiently(lambda: self._create_enqueued(keys=keys, args=args))
+        if outcome == 1:
+            return record, True
+        if outcome == -1:
+            raise QueueFull(f"{depth} jobs are already waiting on this queue")
+        return JobRecord.model_validate_json(existing), False
+
     def update(
         self, job_id: str, change: Callable[[JobRecord], JobRecord | None]
     ) -> JobRecord | None:
@@ -105,11 +141,11 @@ class JobStore:
                     if raw is None:
                         pipe.unwatch()
                         return None
-                    current = JobRecord.model_validate_json(raw)
-                    new = change(current.model_copy(deep=True))
+                    # ``change`` may edit its argument: it gets a fresh parse, never shared.
+                    new = change(JobRecord.model_validate_json(raw))
                     if new is None:
                         pipe.unwatch()
-                        return current
+                        return JobRecord.model_validate_json(raw)
                     new.updated_at = utcnow()
                     pipe.multi()
                     pipe.set(key, new.model_dump_json(), ex=self.ttl_seconds)

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 import pytest
 import redis
 
-from heavylift.errors import BrokerUnavailable, HeavyliftError, StorageUnavailable
+from heavylift.errors import BrokerUnavailable, HeavyliftError, QueueFull
 from heavylift.events import object_created_events
-from heavylift.jobs import s3_job_id, submit, webhook_job_id
+from heavylift.jobs import Envelope, s3_job_id, submit, webhook_job_id
 from heavylift.jobstore import JobStore, connect
 from heavylift.models import (
     AttemptError,
@@ -43,6 +43,11 @@ class FakeDispatcher:
 
     def dispatch_callback(self, job_id: str) -> None:
         raise AssertionError("producers never queue callbacks")
+
+    def envelope(self, message: JobMessage, queue: str) -> Envelope:
+        if self.error is not None:
+            raise self.error
+        return Envelope(f"m-{message.job_id}", message.model_dump_json())
 
     def dispatch(self, message: JobMessage, queue: str) -> None:
         self.calls.append((message, queue))
@@ -141,13 +146,20 @@ def test_webhook_job_id() -> None:
 # --- submit -----------------------------------------------------------------------------
 
 
-def test_new_job_is_created_and_dispatched_once(store: JobStore) -> None:
-    dispatcher = FakeDispatcher()
+def waiting(store: JobStore, queue: str = "image") -> list[str]:
+    """Message ids on Dramatiq's list for ``queue``, each with its body in the queue's hash."""
+    client = store.client
+    ids = [raw.decode() for raw in client.lrange(f"{store.namespace}:{queue}", 0, -1)]
+    assert all(client.hexists(f"{store.namespace}:{queue}.msgs", i) for i in ids)
+    return ids
+
+
+def test_new_job_is_created_with_its_message_in_one_step(store: JobStore) -> None:
     message = make_message()
-    submission = submit(message, store, dispatcher)
+    submission = submit(message, store, FakeDispatcher())
     assert submission.created
     assert submission.job_id == message.job_id
-    assert dispatcher.calls == [(message, "image")]
+    assert waiting(store) == [f"m-{message.job_id}"]
     stored = store.get(message.job_id)
     assert stored is not None
     assert stored.state is JobState.QUEUED
@@ -155,20 +167,20 @@ def test_new_job_is_created_and_dispatched_once(store: JobStore) -> None:
     assert submission.record.enqueued_at == stored.enqueued_at
 
 
-def test_duplicate_is_not_dispatched_again(store: JobStore) -> None:
+def test_duplicate_is_not_enqueued_again(store: JobStore) -> None:
     """A redelivered S3 event must not put a second message on the queue."""
-    dispatcher = FakeDispatcher()
     message = make_message()
-    first = submit(message, store, dispatcher)
-    second = submit(message, store, dispatcher)
+    first = submit(message, store, FakeDispatcher())
+    second = submit(message, store, FakeDispatcher())
     assert not second.created
     assert second.job_id == first.job_id
     assert second.record.enqueued_at == first.record.enqueued_at
-    assert len(dispatcher.calls) == 1
+    assert len(waiting(store)) == 1
 
 
-def test_duplicate_that_was_never_enqueued_is_dispatched(store: JobStore) -> None:
-    """A producer that died between create and dispatch must not strand the job."""
+def test_a_stranded_record_from_an_older_producer_is_enqueued(store: JobStore) -> None:
+    """Older producers wrote the record, then the message; one that died in between left a
+    record without a message. Submitting again must not strand the job."""
     message = make_message()
     store.create(draft(message))  # the crash: a record without enqueued_at
     dispatcher = FakeDispatcher()
@@ -179,23 +191,25 @@ def test_duplicate_that_was_never_enqueued_is_dispatched(store: JobStore) -> Non
     assert stored is not None and stored.enqueued_at is not None
 
 
-def test_broker_failure_leaves_no_record_and_propagates(store: JobStore) -> None:
+def test_encoding_failure_leaves_nothing_behind(store: JobStore) -> None:
     """Nothing is acknowledged that was not enqueued, and a retry starts clean."""
     message = make_message()
     with pytest.raises(BrokerUnavailable):
         submit(message, store, FakeDispatcher(error=BrokerUnavailable("redis away")))
-    assert store.get(message.job_id) is None
-    retry = submit(message, store, FakeDispatcher())
-    assert retry.created
+    assert store.get(message.job_id) is None and waiting(store) == []
+    assert submit(message, store, FakeDispatcher()).created
 
 
-def test_failed_redispatch_keeps_the_existing_record(store: JobStore) -> None:
-    """Only a record this call created may be removed on failure."""
-    message = make_message()
-    store.create(draft(message))
-    with pytest.raises(StorageUnavailable):
-        submit(message, store, FakeDispatcher(error=StorageUnavailable("flaky")))
-    assert store.get(message.job_id) is not None
+def test_a_full_queue_refuses_new_jobs_but_answers_duplicates(store: JobStore) -> None:
+    first = make_message("photos/1.jpg", job_id="j1")
+    submit(first, store, FakeDispatcher(), max_depth=1)
+    with pytest.raises(QueueFull):
+        submit(make_message("photos/2.jpg", job_id="j2"), store, FakeDispatcher(), max_depth=1)
+    assert store.get("j2") is None and len(waiting(store)) == 1
+    again = submit(first, store, FakeDispatcher(), max_depth=1)  # a retry of an accepted job
+    assert not again.created
+    audio = make_message("talks/1.mp3", job_id="j3")  # other queues have their own depth
+    assert submit(audio, store, FakeDispatcher(), max_depth=1).created
 
 
 def test_records_expire(store: JobStore, redis_client: redis.Redis) -> None:
