@@ -16,6 +16,7 @@ from actors.queues import QUEUE_ACTORS
 from heavylift.config import get_settings
 from heavylift.errors import InvalidMessage, PermanentError
 from heavylift.jobstore import JobStore, connect
+from heavylift.metrics import MetricsRecorder
 from heavylift.models import JobMessage
 from heavylift.runner import WorkerContext, run_job
 from heavylift.spec import MediaKind
@@ -38,6 +39,7 @@ def worker_context() -> WorkerContext:
         store=store,
         s3=s3_client(settings),
         dispatcher=DramatiqDispatcher(dramatiq.get_broker()),
+        metrics=MetricsRecorder(store.client, settings.namespace),
     )
 
 

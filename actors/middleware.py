@@ -25,7 +25,9 @@ from pydantic import ValidationError
 from actors.dispatch import DramatiqDispatcher
 from heavylift.broker_layout import Layout
 from heavylift.deliveries import finish_delivery, start_delivery
+from heavylift.errors import HeavyliftError
 from heavylift.jobstore import REDIS_DOWN, JobStore
+from heavylift.metrics import MetricsRecorder
 from heavylift.models import JobMessage
 from heavylift.outcomes import record_poison_message
 from heavylift.recovery import heartbeat, reap_dead_workers
@@ -49,6 +51,7 @@ class RetryLater(Middleware):
     ) -> None:
         self.client = client
         self.layout = layout
+        self.metrics = MetricsRecorder(client, layout.namespace)
         self.max_retries = max_retries
         self.min_backoff_ms, self.max_backoff_ms = backoff
 
@@ -68,13 +71,16 @@ class RetryLater(Middleware):
             return
         options = broker.get_actor(message.actor_name).options
         throws = options.get("throws")
+        code = exception.code if isinstance(exception, HeavyliftError) else "internal_error"
         if throws and isinstance(exception, throws):
             message.fail()  # permanent: straight to the dead letters
+            self.metrics.dead_lettered(message.queue_name, code)
             return
         retries = int(message.options.get("retries", 0))
         if retries >= options.get("max_retries", self.max_retries):
             log.warning("retries exhausted; dead-lettered", extra={"job_id": job_id_of(message)})
             message.fail()
+            self.metrics.dead_lettered(message.queue_name, code)
             return
         delay = backoff_ms(
             retries,
@@ -82,6 +88,7 @@ class RetryLater(Middleware):
             options.get("max_backoff", self.max_backoff_ms),
         )
         self._schedule(broker, message, retries + 1, delay)
+        self.metrics.retried(message.queue_name)
 
     def _schedule(
         self, broker: dramatiq.Broker, message: dramatiq.MessageProxy, retries: int, delay: int
@@ -136,6 +143,9 @@ class DeliveryLimit(Middleware):
         if record is not None and record.callback_url:
             DramatiqDispatcher(broker).dispatch_callback(record.job_id)
         message.fail()
+        MetricsRecorder(self.client, self.layout.namespace).dead_lettered(
+            message.queue_name, "poison_message"
+        )
         raise SkipMessage(f"{delivery - 1} deliveries killed their worker: dead-lettered")
 
     def after_process_message(

@@ -106,9 +106,7 @@ def run(stack: LocalStack, args: argparse.Namespace, plan: list[Any]) -> dict[st
     """Submit and wreak havoc at once; wait for the jobs; count."""
     started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     stop = threading.Event()
-    submitter = Submitter(
-        stack.api_url, plan, args.rate, uuid.uuid4().hex[:8], stack.auth_headers
-    )
+    submitter = Submitter(stack.api_url, plan, args.rate, uuid.uuid4().hex[:8], stack.auth_headers)
     monkey = ChaosMonkey(
         stack,
         args.seed,

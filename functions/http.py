@@ -13,6 +13,7 @@ import logging
 from typing import Any
 
 from mangum import Mangum
+from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -20,12 +21,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from functions.api_models import JobAccepted, JobLinks, JobRequest, S3SourceIn
+from functions.metrics_export import render
 from functions.openapi import openapi_document
 from functions.problems import broker_down, problem
 from functions.producer import Producer, get_producer
 from heavylift.errors import BrokerUnavailable, InvalidEvent, QueueFull
 from heavylift.events import object_created_events
 from heavylift.jobs import queue_for, webhook_job_id
+from heavylift.jobstore import REDIS_DOWN
 from heavylift.models import JobMessage, JobOrigin, S3Location, UrlSource
 from heavylift.safe_http import UrlPolicy, UrlRefused, check_url
 from heavylift.spec import spec_for
@@ -205,6 +208,16 @@ async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
+async def metrics(request: Request) -> Response:
+    """Open, like /healthz: scrapers carry no credentials (keep it off the public route)."""
+    producer = get_producer()
+    try:
+        body = render(producer.store.client, producer.settings)
+    except REDIS_DOWN as exc:
+        raise BrokerUnavailable(f"Redis unavailable: {exc}") from exc
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+
 async def openapi(request: Request) -> Response:
     return JSONResponse(openapi_document())
 
@@ -226,6 +239,7 @@ app = Starlette(
         Route("/v1/events/s3", s3_events, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
     ],
     exception_handlers={_Problem: _on_problem, BrokerUnavailable: _on_broker_down},
 )

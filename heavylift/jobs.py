@@ -20,6 +20,7 @@ from typing import Protocol
 from heavylift.broker_layout import Layout
 from heavylift.config import Settings
 from heavylift.jobstore import JobStore
+from heavylift.metrics import field, media_type_of, metrics_key
 from heavylift.models import JobMessage, JobRecord, S3Location, UrlSource, source_suffix, utcnow
 from heavylift.spec import MediaKind, PipelineSpec
 
@@ -117,8 +118,14 @@ def submit(
     )
     envelope = dispatcher.envelope(message, queue)
     keys = Layout(store.namespace).queue(queue)
+    submitted = field("jobs_submitted_total", queue=queue, media_type=media_type_of(queue))
     stored, created = store.create_enqueued(
-        record, keys.waiting, keys.messages, (envelope.message_id, envelope.body), max_depth
+        record,
+        keys.waiting,
+        keys.messages,
+        (envelope.message_id, envelope.body),
+        max_depth,
+        counter=(metrics_key(store.namespace), submitted),
     )
     if created:
         log.info("job submitted", extra={"job_id": message.job_id, "queue": queue})

@@ -20,7 +20,8 @@ from heavylift.models import JobRecord, utcnow
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-# KEYS: record, queue list, queue hash. ARGV: record JSON, TTL, message id, body, max depth.
+# KEYS: record, queue list, queue hash, metrics hash.
+# ARGV: record JSON, TTL, message id, body, max depth, metrics field ("" for none).
 _CREATE_ENQUEUED = """
 local existing = redis.call("get", KEYS[1])
 if existing then return {0, existing} end
@@ -29,6 +30,7 @@ if depth > 0 and redis.call("llen", KEYS[2]) >= depth then return {-1, ""} end
 redis.call("set", KEYS[1], ARGV[1], "EX", ARGV[2])
 redis.call("hset", KEYS[3], ARGV[3], ARGV[4])
 redis.call("rpush", KEYS[2], ARGV[3])
+if ARGV[6] ~= "" then redis.call("hincrby", KEYS[4], ARGV[6], 1) end
 return {1, ""}
 """
 
@@ -101,20 +103,28 @@ class JobStore:
         return existing, False
 
     def create_enqueued(
-        self, record: JobRecord, waiting: str, messages: str, message: tuple[str, str], depth: int
+        self,
+        record: JobRecord,
+        waiting: str,
+        messages: str,
+        message: tuple[str, str],
+        depth: int,
+        counter: tuple[str, str] = ("", ""),
     ) -> tuple[JobRecord, bool]:
         """Store ``record`` and put its queue message on ``waiting``/``messages`` (Dramatiq's
         list and hash of a queue) in one atomic step: a record never exists without its
         message, and a submission costs one round trip. If the job exists, return it instead.
-        With ``depth`` > 0, refuse a new job while the queue holds that many (``QueueFull``)."""
+        With ``depth`` > 0, refuse a new job while the queue holds that many (``QueueFull``).
+        ``counter`` (hash, field) is incremented when the job is new."""
         message_id, body = message
-        keys = [self.key(record.job_id), waiting, messages]
+        keys = [self.key(record.job_id), waiting, messages, counter[0] or waiting]
         args: list[str | int] = [
             record.model_dump_json(),
             self.ttl_seconds,
             message_id,
             body,
             depth,
+            counter[1],
         ]
         outcome, existing = self._patiently(lambda: self._create_enqueued(keys=keys, args=args))
         if outcome == 1:

@@ -31,6 +31,7 @@ from heavylift.media.context import MediaContext, MediaResult
 from heavylift.media.process import WrongQueue, process_media
 from heavylift.media.sink import write_json
 from heavylift.media.stream import SourceStream
+from heavylift.metrics import JobOutcome, MetricsRecorder
 from heavylift.models import AttemptError, JobMessage, JobRecord, JobState, Manifest, utcnow
 from heavylift.outcomes import worker_lost
 from heavylift.sources import open_source
@@ -50,6 +51,7 @@ class WorkerContext:
     store: JobStore
     s3: Any
     dispatcher: Dispatcher
+    metrics: MetricsRecorder | None = None
 
 
 def run_job(
@@ -77,6 +79,7 @@ def run_job(
         error = _attempt_error(exc, attempt)
         state = _state_after(error, final_attempt)
         failed = _finish(ctx.store, message.job_id, state, error=error)
+        _measure(ctx, queue, "failed", started, code=error.code)
         if failed is not None and state.is_final:
             notify(ctx, failed)
         log.warning(
@@ -108,9 +111,25 @@ def run_job(
             "seconds": round(time.monotonic() - started, 3),
         },
     )
+    _measure(
+        ctx,
+        queue,
+        "succeeded",
+        started,
+        bytes_in=result.metadata.bytes,
+        bytes_out=sum(entry.bytes for entry in result.outputs),
+    )
     if finished is not None:
         notify(ctx, finished)
     return finished or record
+
+
+def _measure(
+    ctx: WorkerContext, kind: MediaKind, outcome: str, started: float, **facts: Any
+) -> None:
+    if ctx.metrics is not None:
+        seconds = time.monotonic() - started
+        ctx.metrics.attempt(JobOutcome(kind.queue, kind.value, outcome, seconds, **facts))
 
 
 def notify(ctx: WorkerContext, record: JobRecord) -> None:

@@ -1,0 +1,112 @@
+"""``GET /metrics``: Heavylift's shared counters and live queue gauges in Prometheus' text
+format (prometheus_client renders; ``heavylift.metrics`` knows what the numbers mean)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+from typing import Any
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+
+from heavylift.broker_layout import Layout
+from heavylift.config import Settings
+from heavylift.metrics import (
+    DURATION_BUCKETS,
+    PREFIX,
+    parse_field,
+    read_counters,
+    read_gauges,
+)
+
+QUEUES = ("image", "video", "audio", "callbacks")
+COUNTERS = {
+    "jobs_submitted_total": ("Jobs accepted by a producer.", ("queue", "media_type")),
+    "jobs_succeeded_total": ("Jobs that ended succeeded.", ("queue", "media_type")),
+    "jobs_failed_total": ("Failed attempts, by error code.", ("queue", "media_type", "code")),
+    "jobs_retried_total": ("Retries scheduled after transient errors.", ("queue", "media_type")),
+    "jobs_dead_lettered_total": ("Messages dead-lettered.", ("queue", "media_type")),
+    "dead_letter_codes_total": ("Dead letters by the error code that ended them.", ("code",)),
+    "source_bytes_total": ("Bytes read from sources of succeeded jobs.", ("queue", "media_type")),
+    "output_bytes_total": ("Bytes written as outputs of succeeded jobs.", ("queue", "media_type")),
+}
+HISTOGRAM_LABELS = ("queue", "media_type", "outcome")
+
+
+class HeavyliftCollector:
+    def __init__(self, client: Any, settings: Settings) -> None:
+        self.client = client
+        self.settings = settings
+
+    def collect(self) -> Iterator[Metric]:
+        counters = read_counters(self.client, self.settings.namespace)
+        yield from _counters(counters)
+        yield _histogram(counters)
+        yield from _gauges(self.client, self.settings)
+
+
+def _counters(counters: dict[str, float]) -> Iterator[Metric]:
+    families = {
+        name: CounterMetricFamily(PREFIX + name, doc, labels=list(labels))
+        for name, (doc, labels) in COUNTERS.items()
+    }
+    for text, value in sorted(counters.items()):
+        name, labels = parse_field(text)
+        if name in families:
+            order = COUNTERS[name][1]
+            families[name].add_metric([labels.get(label, "") for label in order], value)
+    yield from families.values()
+
+
+def _histogram(counters: dict[str, float]) -> Metric:
+    family = HistogramMetricFamily(
+        PREFIX + "job_duration_seconds",
+        "Processing time of one attempt, from start to its outcome.",
+        labels=list(HISTOGRAM_LABELS),
+    )
+    counts: dict[tuple[str, ...], dict[str, float]] = defaultdict(dict)
+    sums: dict[tuple[str, ...], float] = {}
+    for text, value in counters.items():
+        name, labels = parse_field(text)
+        key = tuple(labels.get(label, "") for label in HISTOGRAM_LABELS)
+        if name == "job_duration_seconds_bucket":
+            counts[key][labels["le"]] = value
+        elif name == "job_duration_seconds_sum":
+            sums[key] = value
+    bounds = [repr(bound) for bound in DURATION_BUCKETS] + ["+Inf"]
+    for key, found in sorted(counts.items()):
+        # A bucket never incremented holds no observation at or below its bound: 0.
+        buckets = [(le, found.get(le, 0.0)) for le in bounds]
+        family.add_metric(list(key), buckets, sums.get(key, 0.0))
+    return family
+
+
+def _gauges(client: Any, settings: Settings) -> Iterator[Metric]:
+    now = read_gauges(client, Layout(settings.namespace), QUEUES, settings.heartbeat_timeout_s)
+    for name, doc, values in (
+        ("queue_waiting_jobs", "Messages waiting on a queue.", now.waiting),
+        ("queue_in_flight_jobs", "Messages fetched by a worker and not yet acked.", now.in_flight),
+        ("queue_dead_letters", "Messages in a queue's dead letters.", now.dead),
+    ):
+        gauge = GaugeMetricFamily(PREFIX + name, doc, labels=["queue"])
+        for queue, value in values.items():
+            gauge.add_metric([queue], value)
+        yield gauge
+    yield GaugeMetricFamily(
+        PREFIX + "retries_scheduled", "Retries waiting for their time.", value=now.scheduled
+    )
+    yield GaugeMetricFamily(
+        PREFIX + "workers", "Worker processes with a recent heartbeat.", value=now.workers
+    )
+
+
+def render(client: Any, settings: Settings) -> bytes:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(HeavyliftCollector(client, settings))  # type: ignore[arg-type]
+    return generate_latest(registry)
