@@ -53,7 +53,9 @@ def run_demo(state_dir: Path, *, exit_after: bool) -> int:
         rows = upload_and_follow(settings, samples, wait=True, timeout=180)
         console.print(results_table(rows))
         console.print(
-            f"API: [bold]{stack.api_url}[/]  e.g. curl {stack.api_url}/v1/jobs/{rows[0][1]}"
+            f"API: [bold]{stack.api_url}[/]  e.g. curl -H 'Authorization: Bearer "
+            f"{stack.api_key}' {stack.api_url}/v1/jobs/{rows[0][1]}",
+            soft_wrap=True,
         )
         results = f"s3://{settings.results_bucket}/<job id>/"
         console.print(f"S3 (moto): {stack.s3_endpoint_url}  results in {results}")
