@@ -45,7 +45,7 @@ def build_broker(settings: Settings, worker_id: str | None = None) -> RedisBroke
             max_retries=settings.max_retries,
             backoff=(settings.min_backoff_ms, settings.max_backoff_ms),
         ),
-        Housekeeping(client, layout, settings.heartbeat_timeout_s),
+        Housekeeping(client, layout, settings.heartbeat_timeout_s, settings.job_ttl_seconds),
     ]
     broker = RedisBroker(
         client=client,

@@ -6,8 +6,9 @@
   in a worker's memory, never acked away when Redis is briefly gone.
 * :class:`DeliveryLimit` counts deliveries that died with their process and dead-letters a
   message that killed ``max_deliveries`` workers (``heavylift.deliveries``).
-* :class:`Housekeeping` is a thread per worker process: heartbeat, promote due retries, and
-  requeue the in-flight messages of workers that went silent (``heavylift.recovery``).
+* :class:`Housekeeping` is a thread per worker process: heartbeat, promote due retries,
+  requeue the in-flight messages of workers that went silent (``heavylift.recovery``), and
+  once a minute drop expired jobs from the job index (``heavylift.job_index``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from actors.dispatch import DramatiqDispatcher
 from heavylift.broker_layout import Layout
 from heavylift.deliveries import finish_delivery, start_delivery
 from heavylift.errors import HeavyliftError
+from heavylift.job_index import prune_expired
 from heavylift.jobstore import REDIS_DOWN, JobStore
 from heavylift.metrics import MetricsRecorder
 from heavylift.models import JobMessage
@@ -35,6 +37,7 @@ from heavylift.retry_schedule import backoff_ms, promote_due, schedule_retry
 
 log = logging.getLogger(__name__)
 
+PRUNE_INTERVAL_S = 60.0
 DELIVERY_OPTION = "heavylift_delivery"  # set on the in-memory message for the actor to read
 
 
@@ -164,10 +167,18 @@ class DeliveryLimit(Middleware):
 
 
 class Housekeeping(Middleware):
-    def __init__(self, client: redis.Redis, layout: Layout, heartbeat_timeout_s: float) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        layout: Layout,
+        heartbeat_timeout_s: float,
+        job_ttl_seconds: int,
+    ) -> None:
         self.client = client
         self.layout = layout
         self.timeout_s = heartbeat_timeout_s
+        self.job_ttl_seconds = job_ttl_seconds
+        self.next_prune = 0.0
         self.interval_s = min(1.0, heartbeat_timeout_s / 5)
         self.stopping = threading.Event()
         self.thread: threading.Thread | None = None
@@ -192,6 +203,9 @@ class Housekeeping(Middleware):
             try:
                 heartbeat(self.client, self.layout, worker_id)
                 promote_due(self.client, self.layout)
+                if time.monotonic() >= self.next_prune:  # the job index forgets expired jobs
+                    prune_expired(self.client, self.layout.namespace, self.job_ttl_seconds)
+                    self.next_prune = time.monotonic() + PRUNE_INTERVAL_S
                 if time.monotonic() >= trusted_from:
                     self._reap()
             except REDIS_DOWN as exc:

@@ -122,6 +122,20 @@ class Settings(BaseSettings):
     multipart_threshold_bytes: int = 16 * 1024**2
     read_chunk_bytes: int = 256 * 1024
 
+    # The dashboard (/dashboard): closed until a password is configured.
+    dashboard_username: str = "admin"
+    dashboard_password: SecretStr | None = Field(
+        default=None, description="Login for /dashboard; unset: nobody can log in."
+    )
+    dashboard_session_secret: SecretStr | None = Field(
+        default=None,
+        description="Signs dashboard sessions; unset: a random one per process (set it when "
+        "several API processes serve the dashboard).",
+    )
+    history_retention_s: int = Field(
+        default=2 * 24 * 3600, description="How long per-minute throughput history is kept."
+    )
+
     # Workers.
     worker_processes: int = 2
     worker_threads: int = 2

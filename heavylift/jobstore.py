@@ -1,5 +1,8 @@
 """Job records in Redis: one JSON document per job under ``<ns>:job:<id>``.
 
+Every write also keeps the job index (``heavylift.job_index``) in the same atomic step, so
+the dashboard's job list never shows a job under a state it has left.
+
 Records live in the same Redis as the queues, so a worker on any machine sees the same
 state. Every change is a compare-and-set (WATCH/MULTI), so concurrent writers never lose
 each other's updates. Any Redis connection failure surfaces as ``BrokerUnavailable``.
@@ -14,15 +17,39 @@ from typing import TypeVar
 
 import redis
 
+from heavylift import job_index
 from heavylift.errors import BrokerUnavailable, QueueFull
 from heavylift.models import JobRecord, utcnow
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-# KEYS: record, queue list, queue hash, metrics hash.
-# ARGV: record JSON, TTL, message id, body, max depth, metrics field ("" for none).
-_CREATE_ENQUEUED = """
+# Index entries (``heavylift.job_index``) of a new record: KEYS[first] is the index registry,
+# the KEYS after it the record's index sets; ARGV[score_at] its score, ARGV[score_at + 1] its id.
+_ADD_TO_INDEX = """
+local function add_to_index(first, score_at)
+  for i = first + 1, #KEYS do redis.call("zadd", KEYS[i], ARGV[score_at], ARGV[score_at + 1]) end
+  redis.call("sadd", KEYS[first], unpack(KEYS, first + 1))
+end
+"""
+
+# KEYS: record, index registry, index sets... ARGV: record JSON, TTL, score, job id.
+_CREATE = (
+    _ADD_TO_INDEX
+    + """
+if not redis.call("set", KEYS[1], ARGV[1], "NX", "EX", ARGV[2]) then
+  return {0, redis.call("get", KEYS[1])}
+end
+add_to_index(2, 3)
+return {1, ""}
+"""
+)
+
+# KEYS: record, queue list, queue hash, metrics hash, index registry, index sets...
+# ARGV: record JSON, TTL, message id, body, max depth, metrics field ("" for none), score, id.
+_CREATE_ENQUEUED = (
+    _ADD_TO_INDEX
+    + """
 local existing = redis.call("get", KEYS[1])
 if existing then return {0, existing} end
 local depth = tonumber(ARGV[5])
@@ -31,8 +58,10 @@ redis.call("set", KEYS[1], ARGV[1], "EX", ARGV[2])
 redis.call("hset", KEYS[3], ARGV[3], ARGV[4])
 redis.call("rpush", KEYS[2], ARGV[3])
 if ARGV[6] ~= "" then redis.call("hincrby", KEYS[4], ARGV[6], 1) end
+add_to_index(5, 7)
 return {1, ""}
 """
+)
 
 # Errors meaning "Redis cannot take this write now": down, starting, full (noeviction), or a
 # replica during failover. All of them must turn into 503s and retries, never 500s.
@@ -66,6 +95,7 @@ class JobStore:
         self.namespace = namespace
         self.ttl_seconds = ttl_seconds
         self.patience_s = patience_s
+        self._create = client.register_script(_CREATE)
         self._create_enqueued = client.register_script(_CREATE_ENQUEUED)
 
     def _patiently(self, operation: Callable[[], T]) -> T:
@@ -88,19 +118,24 @@ class JobStore:
         raw = self._patiently(lambda: self.client.get(self.key(job_id)))
         return None if raw is None else JobRecord.model_validate_json(raw)
 
+    def _index(self, record: JobRecord) -> tuple[list[str], list[str | int]]:
+        """The index KEYS (registry first) and ARGV (score, id) the scripts append."""
+        keys = [
+            job_index.registry_key(self.namespace),
+            *job_index.index_keys(self.namespace, record),
+        ]
+        return keys, [job_index.created_ms(record.created_at), record.job_id]
+
     def create(self, record: JobRecord) -> tuple[JobRecord, bool]:
-        """Store ``record`` unless the job exists; return the stored record and whether it's new."""
-        created = self._patiently(
-            lambda: self.client.set(
-                self.key(record.job_id), record.model_dump_json(), nx=True, ex=self.ttl_seconds
-            )
-        )
-        if created:
+        """Store ``record`` (and its index entries) unless the job exists; return the stored
+        record and whether it's new. One round trip either way."""
+        index_keys, index_args = self._index(record)
+        keys = [self.key(record.job_id), *index_keys]
+        args = [record.model_dump_json(), self.ttl_seconds, *index_args]
+        outcome, existing = self._patiently(lambda: self._create(keys=keys, args=args))
+        if outcome == 1:
             return record, True
-        existing = self.get(record.job_id)
-        if existing is None:  # expired between the two calls: try once more
-            return self.create(record)
-        return existing, False
+        return JobRecord.model_validate_json(existing), False
 
     def create_enqueued(
         self,
@@ -117,7 +152,8 @@ class JobStore:
         With ``depth`` > 0, refuse a new job while the queue holds that many (``QueueFull``).
         ``counter`` (hash, field) is incremented when the job is new."""
         message_id, body = message
-        keys = [self.key(record.job_id), waiting, messages, counter[0] or waiting]
+        index_keys, index_args = self._index(record)
+        keys = [self.key(record.job_id), waiting, messages, counter[0] or waiting, *index_keys]
         args: list[str | int] = [
             record.model_dump_json(),
             self.ttl_seconds,
@@ -125,6 +161,7 @@ class JobStore:
             body,
             depth,
             counter[1],
+            *index_args,
         ]
         outcome, existing = self._patiently(lambda: self._create_enqueued(keys=keys, args=args))
         if outcome == 1:
@@ -136,7 +173,8 @@ class JobStore:
     def update(
         self, job_id: str, change: Callable[[JobRecord], JobRecord | None]
     ) -> JobRecord | None:
-        """Apply ``change`` atomically. ``change`` returns the new record, or None to leave it."""
+        """Apply ``change`` atomically. ``change`` returns the new record, or None to leave it.
+        The job moves between index sets (state, error code…) in the same MULTI."""
         return self._patiently(lambda: self._update(job_id, change))
 
     def _update(
@@ -151,21 +189,42 @@ class JobStore:
                     if raw is None:
                         pipe.unwatch()
                         return None
+                    old = JobRecord.model_validate_json(raw)
                     # ``change`` may edit its argument: it gets a fresh parse, never shared.
                     new = change(JobRecord.model_validate_json(raw))
                     if new is None:
                         pipe.unwatch()
-                        return JobRecord.model_validate_json(raw)
+                        return old
                     new.updated_at = utcnow()
                     pipe.multi()
                     pipe.set(key, new.model_dump_json(), ex=self.ttl_seconds)
+                    job_index.stage_move(pipe, self.namespace, old, new)
                     pipe.execute()
                     return new
                 except redis.WatchError:
                     continue
 
     def delete(self, job_id: str) -> None:
-        self._patiently(lambda: self.client.delete(self.key(job_id)))
+        """Remove the record and its index entries together (the list never shows a ghost)."""
+        self._patiently(lambda: self._delete(job_id))
+
+    def _delete(self, job_id: str) -> None:
+        key = self.key(job_id)
+        with self.client.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(key)
+                    raw = pipe.get(key)
+                    pipe.multi()
+                    pipe.delete(key)
+                    if raw is not None:
+                        job_index.stage_remove(
+                            pipe, self.namespace, JobRecord.model_validate_json(raw)
+                        )
+                    pipe.execute()
+                    return
+                except redis.WatchError:
+                    continue
 
     def ping(self) -> None:
         self._patiently(self.client.ping)

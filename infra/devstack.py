@@ -81,6 +81,7 @@ class LocalStack:
             "HEAVYLIFT_API_KEYS": "hl_dev_" + secrets.token_urlsafe(24),
             "HEAVYLIFT_WEBHOOK_SECRETS": WebhookSecret.generate(),
             "HEAVYLIFT_CALLBACK_SECRET": WebhookSecret.generate(),
+            "HEAVYLIFT_DASHBOARD_PASSWORD": secrets.token_urlsafe(12),
             "HEAVYLIFT_LOG_FORMAT": log_format,
             **(extra_env or {}),
         }
