@@ -7,12 +7,21 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo test bench chaos setup system-deps clean
 
-# Debian's redis-server; nothing else outside the venv is needed (libvips and ffmpeg come
-# from pyvips-binary and imageio-ffmpeg wheels).
+# Debian's redis-server, and Chromium for the browser tests; nothing else outside the venv is
+# needed (libvips and ffmpeg come from the pyvips-binary and imageio-ffmpeg wheels).
 system-deps:
 	@command -v redis-server >/dev/null 2>&1 || { \
 	  echo "installing redis-server (Debian package)"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq redis-server >/dev/null; }
+	@$(MAKE) --no-print-directory browser-deps
+
+# Debian's chromium for the browser tests (tests/browser): Playwright drives it through
+# executable_path, so `playwright install` (and its download) is never needed.
+.PHONY: browser-deps
+browser-deps:
+	@[ -x /usr/bin/chromium ] || { \
+	  echo "installing chromium (Debian package)"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -21,6 +21,7 @@ from actors.middleware import DeliveryLimit, Housekeeping, RetryLater
 from heavylift.broker_layout import Layout
 from heavylift.config import Settings
 from heavylift.jobstore import JobStore, connect
+from heavylift.metrics import MetricsRecorder
 
 
 def build_broker(settings: Settings, worker_id: str | None = None) -> RedisBroker:
@@ -28,6 +29,7 @@ def build_broker(settings: Settings, worker_id: str | None = None) -> RedisBroke
     it); producers leave it to Dramatiq."""
     client = connect(settings.redis_url, settings.redis_socket_timeout_s)
     layout = Layout(settings.namespace)
+    metrics = MetricsRecorder(client, settings.namespace, settings.history_retention_s)
     store = JobStore(
         client, settings.namespace, settings.job_ttl_seconds, settings.redis_patience_s
     )
@@ -38,10 +40,11 @@ def build_broker(settings: Settings, worker_id: str | None = None) -> RedisBroke
         Callbacks(),
         Pipelines(),
         CurrentMessage(),
-        DeliveryLimit(client, layout, store, settings.max_deliveries),
+        DeliveryLimit(client, layout, store, metrics, settings.max_deliveries),
         RetryLater(
             client,
             layout,
+            metrics,
             max_retries=settings.max_retries,
             backoff=(settings.min_backoff_ms, settings.max_backoff_ms),
         ),

@@ -39,7 +39,7 @@ def worker_context() -> WorkerContext:
         store=store,
         s3=s3_client(settings),
         dispatcher=DramatiqDispatcher(dramatiq.get_broker()),
-        metrics=MetricsRecorder(store.client, settings.namespace),
+        metrics=MetricsRecorder(store.client, settings.namespace, settings.history_retention_s),
     )
 
 

@@ -50,11 +50,17 @@ def job_id_of(message: dramatiq.MessageProxy | dramatiq.Message[Any]) -> str | N
 
 class RetryLater(Middleware):
     def __init__(
-        self, client: redis.Redis, layout: Layout, *, max_retries: int, backoff: tuple[int, int]
+        self,
+        client: redis.Redis,
+        layout: Layout,
+        metrics: MetricsRecorder,
+        *,
+        max_retries: int,
+        backoff: tuple[int, int],
     ) -> None:
         self.client = client
         self.layout = layout
-        self.metrics = MetricsRecorder(client, layout.namespace)
+        self.metrics = metrics
         self.max_retries = max_retries
         self.min_backoff_ms, self.max_backoff_ms = backoff
 
@@ -123,11 +129,17 @@ class RetryLater(Middleware):
 
 class DeliveryLimit(Middleware):
     def __init__(
-        self, client: redis.Redis, layout: Layout, store: JobStore, max_deliveries: int
+        self,
+        client: redis.Redis,
+        layout: Layout,
+        store: JobStore,
+        metrics: MetricsRecorder,
+        max_deliveries: int,
     ) -> None:
         self.client = client
         self.layout = layout
         self.store = store
+        self.metrics = metrics
         self.max_deliveries = max_deliveries
 
     def before_process_message(
@@ -146,9 +158,7 @@ class DeliveryLimit(Middleware):
         if record is not None and record.callback_url:
             DramatiqDispatcher(broker).dispatch_callback(record.job_id)
         message.fail()
-        MetricsRecorder(self.client, self.layout.namespace).dead_lettered(
-            message.queue_name, "poison_message"
-        )
+        self.metrics.dead_lettered(message.queue_name, "poison_message")
         raise SkipMessage(f"{delivery - 1} deliveries killed their worker: dead-lettered")
 
     def after_process_message(

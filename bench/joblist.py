@@ -29,6 +29,7 @@ from typing import Any
 
 import redis
 
+from bench.joblist_page import time_pages
 from heavylift import job_index
 from heavylift.job_index import JobFilter, JobPage, list_jobs
 from heavylift.models import JobOrigin, JobRecord, JobState, S3Location
@@ -218,8 +219,12 @@ def report(timings: dict[str, dict[str, Timing]]) -> str:
     return "\n".join(lines)
 
 
-def run(calls: int, big: int) -> dict[str, dict[str, Timing]]:
-    """Every page's timings by namespace (``small``: 1,000 jobs, ``big``: ``big`` jobs)."""
+PAGE_QUERY = "state=succeeded&media_type=image&since=24h&limit=50"
+
+
+def run(calls: int, big: int) -> tuple[dict[str, dict[str, Timing]], dict[str, float]]:
+    """Every core page's timings by namespace (``small``: 1,000 jobs, ``big``: ``big`` jobs),
+    and the dashboard's HTML page for the images filter (median ms by namespace)."""
     directory = Path(tempfile.mkdtemp(prefix="joblist-"))
     service, client = start_redis(directory)
     try:
@@ -227,7 +232,10 @@ def run(calls: int, big: int) -> dict[str, dict[str, Timing]]:
         sizes = {"small": 1000, "big": big}
         for ns, count in sizes.items():
             seed(client, ns, count, now_ms, random.Random(42))
-        return {name: time_page(client, f, calls, sizes) for name, f in pages(now_ms).items()}
+        core = {name: time_page(client, f, calls, sizes) for name, f in pages(now_ms).items()}
+        port = client.connection_pool.connection_kwargs["port"]
+        html = time_pages(f"redis://127.0.0.1:{port}/0", list(sizes), PAGE_QUERY, calls)
+        return core, html
     finally:
         client.close()
         service.stop()
@@ -239,11 +247,18 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=200, help="timed calls per size (>= 50)")
     parser.add_argument("--jobs", type=int, default=100_000, help="the large size")
     options = parser.parse_args()
-    timings = run(max(50, options.calls), options.jobs)
+    timings, html = run(max(50, options.calls), options.jobs)
     print("job list pages, limit 50, newest first, median of", max(50, options.calls), "calls")
     print("  images:   state=succeeded media_type=image since=now-24h")
     print("  failures: state=failed media_type=image since=now-24h error_code=corrupt_media")
     print(report(timings))
+    ratio = html["big"] / html["small"]
+    verdict = "PASS" if ratio <= TARGET else "FAIL"
+    print(
+        f"dashboard page GET /dashboard/jobs?{PAGE_QUERY}: {html['small']:.2f} ms at 1,000 jobs,"
+        f" {html['big']:.2f} ms at {options.jobs:,}; ratio {ratio:.2f}"
+        f" (target <= {TARGET:.1f}) {verdict}"
+    )
 
 
 if __name__ == "__main__":

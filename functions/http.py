@@ -18,9 +18,10 @@ from pydantic import BaseModel, ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from functions.api_models import JobAccepted, JobLinks, JobRequest, S3SourceIn
+from functions.dashboard import dashboard_app
 from functions.metrics_export import render
 from functions.openapi import openapi_document
 from functions.problems import broker_down, problem
@@ -240,6 +241,7 @@ app = Starlette(
         Route("/healthz", healthz, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
+        Mount("/dashboard", app=dashboard_app),
     ],
     exception_handlers={_Problem: _on_problem, BrokerUnavailable: _on_broker_down},
 )

@@ -32,7 +32,13 @@ class Producer:
     default_spec: PipelineSpec  # built once: most requests ask for no options
 
     def submit(self, message: JobMessage, max_depth: int = 0) -> Submission:
-        return submit(message, self.store, self.dispatcher, max_depth=max_depth)
+        return submit(
+            message,
+            self.store,
+            self.dispatcher,
+            max_depth=max_depth,
+            history_retention_s=self.settings.history_retention_s,
+        )
 
     def submit_upload(self, event: ObjectCreated) -> Submission:
         """One job per object version: the same upload delivered twice is the same job."""

@@ -19,6 +19,7 @@ from typing import Protocol
 
 from heavylift.broker_layout import Layout
 from heavylift.config import Settings
+from heavylift.history import DEFAULT_RETENTION_S, minute_key
 from heavylift.jobstore import JobStore
 from heavylift.metrics import field, media_type_of, metrics_key
 from heavylift.models import JobMessage, JobRecord, S3Location, UrlSource, source_suffix, utcnow
@@ -102,10 +103,16 @@ def queue_for(source: S3Location | UrlSource) -> str:
 
 
 def submit(
-    message: JobMessage, store: JobStore, dispatcher: Dispatcher, *, max_depth: int = 0
+    message: JobMessage,
+    store: JobStore,
+    dispatcher: Dispatcher,
+    *,
+    max_depth: int = 0,
+    history_retention_s: int = DEFAULT_RETENTION_S,
 ) -> Submission:
     """Create (or find) the job with its message on the queue. ``max_depth`` > 0 refuses a
-    new job (``QueueFull``) while its queue holds that many waiting jobs."""
+    new job (``QueueFull``) while its queue holds that many waiting jobs. The submission is
+    counted for ``/metrics`` and the dashboard's history in the same step."""
     queue = queue_for(message.source)
     record = JobRecord(
         job_id=message.job_id,
@@ -126,6 +133,7 @@ def submit(
         (envelope.message_id, envelope.body),
         max_depth,
         counter=(metrics_key(store.namespace), submitted),
+        history=(minute_key(store.namespace), history_retention_s),
     )
     if created:
         log.info("job submitted", extra={"job_id": message.job_id, "queue": queue})

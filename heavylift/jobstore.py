@@ -45,8 +45,9 @@ return {1, ""}
 """
 )
 
-# KEYS: record, queue list, queue hash, metrics hash, index registry, index sets...
-# ARGV: record JSON, TTL, message id, body, max depth, metrics field ("" for none), score, id.
+# KEYS: record, queue list, queue hash, metrics hash, history minute hash, index registry,
+# index sets... ARGV: record JSON, TTL, message id, body, max depth, metrics field ("" for
+# none), history retention (0 for none), score, id.
 _CREATE_ENQUEUED = (
     _ADD_TO_INDEX
     + """
@@ -58,7 +59,11 @@ redis.call("set", KEYS[1], ARGV[1], "EX", ARGV[2])
 redis.call("hset", KEYS[3], ARGV[3], ARGV[4])
 redis.call("rpush", KEYS[2], ARGV[3])
 if ARGV[6] ~= "" then redis.call("hincrby", KEYS[4], ARGV[6], 1) end
-add_to_index(5, 7)
+if ARGV[7] ~= "0" then
+  redis.call("hincrby", KEYS[5], "submitted", 1)
+  redis.call("expire", KEYS[5], ARGV[7])
+end
+add_to_index(6, 8)
 return {1, ""}
 """
 )
@@ -145,15 +150,24 @@ class JobStore:
         message: tuple[str, str],
         depth: int,
         counter: tuple[str, str] = ("", ""),
+        history: tuple[str, int] = ("", 0),
     ) -> tuple[JobRecord, bool]:
         """Store ``record`` and put its queue message on ``waiting``/``messages`` (Dramatiq's
         list and hash of a queue) in one atomic step: a record never exists without its
         message, and a submission costs one round trip. If the job exists, return it instead.
         With ``depth`` > 0, refuse a new job while the queue holds that many (``QueueFull``).
-        ``counter`` (hash, field) is incremented when the job is new."""
+        ``counter`` (hash, field) is incremented when the job is new, and so is the
+        ``submitted`` field of ``history`` (minute hash, retention; ``heavylift.history``)."""
         message_id, body = message
         index_keys, index_args = self._index(record)
-        keys = [self.key(record.job_id), waiting, messages, counter[0] or waiting, *index_keys]
+        keys = [
+            self.key(record.job_id),
+            waiting,
+            messages,
+            counter[0] or waiting,
+            history[0] or waiting,
+            *index_keys,
+        ]
         args: list[str | int] = [
             record.model_dump_json(),
             self.ttl_seconds,
@@ -161,6 +175,7 @@ class JobStore:
             body,
             depth,
             counter[1],
+            history[1],
             *index_args,
         ]
         outcome, existing = self._patiently(lambda: self._create_enqueued(keys=keys, args=args))

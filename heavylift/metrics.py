@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import redis
 
 from heavylift.broker_layout import Layout
+from heavylift.history import DEFAULT_RETENTION_S, stage_record
 from heavylift.jobstore import REDIS_DOWN
 from heavylift.recovery import now_ms
 
@@ -58,9 +59,13 @@ class MetricsRecorder:
     """Adds to the shared counters. Metrics are never worth failing a job for: a Redis error
     here is swallowed (the job's own writes will have surfaced it already)."""
 
-    def __init__(self, client: redis.Redis, namespace: str) -> None:
+    def __init__(
+        self, client: redis.Redis, namespace: str, history_retention_s: int = DEFAULT_RETENTION_S
+    ) -> None:
         self.client = client
+        self.namespace = namespace
         self.key = metrics_key(namespace)
+        self.history_retention_s = history_retention_s
 
     def attempt(self, outcome: JobOutcome) -> None:
         labels = {"queue": outcome.queue, "media_type": outcome.media_type}
@@ -72,18 +77,22 @@ class MetricsRecorder:
         else:
             fields[field("jobs_failed_total", **labels, code=outcome.code)] = 1
         fields.update(_histogram(outcome.seconds, outcome=outcome.outcome, **labels))
-        self._add(fields)
+        self._add(fields, "succeeded" if outcome.outcome == "succeeded" else None)
 
     def retried(self, queue: str) -> None:
         self._add({field("jobs_retried_total", queue=queue, media_type=media_type_of(queue)): 1})
 
     def dead_lettered(self, queue: str, code: str) -> None:
         name = field("jobs_dead_lettered_total", queue=queue, media_type=media_type_of(queue))
-        self._add({name: 1, field("dead_letter_codes_total", code=code or "unknown"): 1})
+        codes = field("dead_letter_codes_total", code=code or "unknown")
+        # The dashboard's failure rate counts jobs lost for good (not callbacks that gave up).
+        self._add({name: 1, codes: 1}, "failed" if queue in MEDIA_QUEUES else None)
 
-    def _add(self, fields: dict[str, float]) -> None:
+    def _add(self, fields: dict[str, float], history: str | None = None) -> None:
         try:
             with self.client.pipeline(transaction=False) as pipe:
+                if history is not None:
+                    stage_record(pipe, self.namespace, history, self.history_retention_s)
                 for name, amount in fields.items():
                     if name.startswith("job_duration_seconds_sum"):  # the only non-integer
                         pipe.hincrbyfloat(self.key, name, amount)

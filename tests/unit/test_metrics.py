@@ -88,3 +88,17 @@ def test_metrics_answer_503_when_redis_is_down(
 ) -> None:
     with producer_on(monkeypatch, tmp_path, dead_redis_url), TestClient(app) as client:
         assert client.get("/metrics").status_code == 503
+
+
+def test_the_dashboard_history_counts_per_minute(
+    api: TestClient, redis_client: redis.Redis
+) -> None:
+    from heavylift.history import last_hour
+
+    api.post("/v1/jobs", json={"source": SOURCE}, headers=AUTH)  # counted by the submit script
+    recorder = MetricsRecorder(redis_client, NAMESPACE)
+    recorder.attempt(JobOutcome("image", "image", "succeeded", 0.2))
+    recorder.attempt(JobOutcome("image", "image", "failed", 0.2, code="storage_unavailable"))
+    recorder.dead_lettered("image", "corrupt_media")  # a job lost for good
+    now = last_hour(redis_client, NAMESPACE)[-1]
+    assert (now.submitted, now.succeeded, now.failed) == (1, 1, 1)  # a retried attempt is not

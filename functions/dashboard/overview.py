@@ -1,0 +1,127 @@
+"""The overview: queue counts, live workers and what they hold, the last hour as charts.
+
+Everything is read from the broker's own keys on each request (the same reads as
+``/metrics``), so the page is right after any restart; the charts come from
+``heavylift.history``. Polled every 2 s, so every read here is a handful of round trips.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from typing import Any
+
+import redis
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from functions.dashboard.web import api, json_response, page, render
+from functions.metrics_export import QUEUES
+from functions.producer import get_producer
+from heavylift import history
+from heavylift.broker_layout import Layout
+from heavylift.metrics import read_gauges
+from heavylift.recovery import now_ms
+
+# Above this many scheduled retries the overview shows their total only (decoding each
+# message to find its queue would make a 2 s poll expensive exactly when things go wrong).
+MAX_DECODED_SCHEDULED = 5000
+MAX_JOBS_PER_WORKER = 50
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+
+def _job_id(data: bytes | str | None) -> str | None:
+    """``args[0].job_id`` of an encoded Dramatiq message (callbacks carry a plain id)."""
+    if data is None:
+        return None
+    try:
+        args = json.loads(data).get("args") or []
+    except (ValueError, AttributeError):
+        return None
+    first = args[0] if args else None
+    if isinstance(first, dict) and first.get("job_id"):
+        return str(first["job_id"])
+    return first if isinstance(first, str) else None
+
+
+def delayed_by_queue(client: redis.Redis, layout: Layout, total: int) -> dict[str, int] | None:
+    """Scheduled retries per queue, from each message's ``queue_name``; None when too many."""
+    if total > MAX_DECODED_SCHEDULED:
+        return None
+    counts: dict[str, int] = defaultdict(int)
+    for _, data in client.hscan_iter(layout.scheduled_messages, count=1000):
+        try:
+            queue = str(json.loads(data).get("queue_name") or "")
+        except (ValueError, AttributeError):
+            continue
+        counts[queue.removesuffix(".DQ")] += 1
+    return dict(counts)
+
+
+def workers(client: redis.Redis, layout: Layout, timeout_s: float) -> list[dict[str, Any]]:
+    """Workers with a heartbeat within ``timeout_s``, newest first, with the job ids in their
+    ack sets (fetched, not yet acked: what they are working on)."""
+    now = now_ms()
+    beats: list[tuple[bytes, float]] = client.zrevrangebyscore(
+        layout.heartbeats, "+inf", now - int(timeout_s * 1000), withscores=True
+    )  # type: ignore[assignment]
+    alive = {_text(member): score for member, score in beats}
+    held: dict[str, list[str]] = defaultdict(list)
+    prefix = f"{layout.namespace}:__acks__."
+    for raw in client.scan_iter(match=f"{prefix}*", count=1000):
+        worker, _, queue = _text(raw)[len(prefix) :].partition(".")
+        if worker not in alive or len(held[worker]) >= MAX_JOBS_PER_WORKER:
+            continue
+        ids = sorted(_text(m) for m in client.smembers(raw))[:MAX_JOBS_PER_WORKER]  # type: ignore[union-attr]
+        if ids:
+            datas = client.hmget(layout.queue(queue).messages, ids)
+            held[worker] += [j for j in map(_job_id, datas) if j]  # type: ignore[arg-type]
+    return [
+        {
+            "id": worker,
+            "last_heartbeat_ms": int(score),
+            "heartbeat_age_s": round(max(0, now - score) / 1000, 1),
+            "jobs": sorted(held.get(worker, [])),
+        }
+        for worker, score in alive.items()
+    ]
+
+
+def overview_data() -> dict[str, Any]:
+    producer = get_producer()
+    settings, client = producer.settings, producer.store.client
+    layout = Layout(settings.namespace)
+    gauges = read_gauges(client, layout, QUEUES, settings.heartbeat_timeout_s)
+    delayed = delayed_by_queue(client, layout, gauges.scheduled)
+    queues = [
+        {
+            "name": queue,
+            "ready": gauges.waiting[queue],
+            "delayed": None if delayed is None else delayed.get(queue, 0),
+            "in_flight": gauges.in_flight[queue],
+            "dead": gauges.dead[queue],
+        }
+        for queue in QUEUES
+    ]
+    return {
+        "queues": queues,
+        "delayed_total": gauges.scheduled,
+        "delayed_per_queue": delayed is not None,
+        "workers": workers(client, layout, settings.heartbeat_timeout_s),
+        "heartbeat_timeout_s": settings.heartbeat_timeout_s,
+        "history": [point.as_dict() for point in history.last_hour(client, settings.namespace)],
+    }
+
+
+@page
+async def overview(request: Request) -> Response:
+    return render(request, "overview.html", data=await run_in_threadpool(overview_data))
+
+
+@api
+async def overview_json(request: Request) -> Response:
+    return json_response(await run_in_threadpool(overview_data))
