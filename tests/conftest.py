@@ -65,3 +65,10 @@ def redis_client(redis_url: str) -> Iterator[redis.Redis]:
 def dead_redis_url() -> str:
     """A URL where nothing listens: what producers see while Redis is away."""
     return f"redis://127.0.0.1:{free_port()}/0"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Browser tests run last: Playwright's sync API keeps an event loop running in the main
+    thread until the session ends, and in-process ASGI adapters (Mangum, in the serverless
+    tests) cannot run while it does."""
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
