@@ -20,7 +20,7 @@ from heavylift.cli import app
 from heavylift.config import get_settings
 from heavylift.jobstore import JobStore
 from heavylift.models import JobState
-from tests.unit.test_dlq import (
+from tests.unit.dlq_helpers import (
     LAYOUT,
     NS,
     attempt,
