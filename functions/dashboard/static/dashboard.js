@@ -98,7 +98,10 @@
         const v = p[line[0]];
         if (v === null || v === undefined) { d += " "; return; }
         const cmd = d === "" || d.endsWith(" ") ? "M" : "L";
-        d += cmd + (pad + i * step + step / 2).toFixed(1) + "," + y(v).toFixed(1);
+        const cx = pad + i * step + step / 2;
+        d += cmd + cx.toFixed(1) + "," + y(v).toFixed(1);
+        // a dot per minute too: a lone minute between gaps has no line to draw
+        svg.append(svgEl("circle", { cx: cx.toFixed(1), cy: y(v).toFixed(1), r: 2, class: line[1] }));
       });
       if (d.trim()) svg.append(svgEl("path", { d: d.trim().replace(/ +/g, " "), class: line[1] }));
     }
