@@ -172,3 +172,15 @@ def test_s3_function_handles_a_notification(
     )
     assert result == {"submitted": [expected], "duplicates": []}
     assert wait_for_job(api, expected).state is JobState.SUCCEEDED
+
+
+def test_http_function_serves_the_dashboard(lambda_env: None) -> None:
+    handler = load_handler(CONFIG["functions"]["http"]["handler"])
+    routes = {
+        (event["httpApi"]["method"], event["httpApi"]["path"])
+        for event in CONFIG["functions"]["http"]["events"]
+    }
+    assert {("*", "/dashboard"), ("*", "/dashboard/{proxy+}")} <= routes
+    login = handler(http_api_event("GET", "/dashboard/login"), None)
+    assert login["statusCode"] == 200 and 'id="login"' in login["body"]
+    assert handler(http_api_event("GET", "/dashboard/jobs"), None)["statusCode"] == 303
