@@ -67,8 +67,7 @@ class MemoryBench:
         import redis
 
         self.stack.start()
-        fields = {k.removeprefix("HEAVYLIFT_").lower(): v for k, v in self.stack.env.items()}
-        self.settings = Settings(_env_file=None, **fields)  # type: ignore[call-arg,arg-type]
+        self.settings = self.stack.settings()
         self.s3 = s3_client(self.settings)
         client = redis.Redis.from_url(self.stack.redis_url)
         self.jobs = JobStore(client, self.settings.namespace, self.settings.job_ttl_seconds)

@@ -73,8 +73,7 @@ class PipelineBench:
         import redis
 
         self.stack.start()
-        fields = {k.removeprefix("HEAVYLIFT_").lower(): v for k, v in self.stack.env.items()}
-        self.settings = Settings(_env_file=None, **fields)  # type: ignore[call-arg]
+        self.settings = self.stack.settings()
         self.s3 = s3_client(self.settings)
         self.redis = redis.Redis.from_url(self.stack.redis_url)
         return self

@@ -21,6 +21,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+from heavylift.config import Settings
 from heavylift.webhooks import WebhookSecret
 from infra.outage_proxy import OutageProxy
 from infra.processes import Service, free_port, pid_alive
@@ -114,6 +115,11 @@ class LocalStack:
     @property
     def api_url(self) -> str:
         return self.settings_env["HEAVYLIFT_API_URL"]
+
+    def settings(self) -> Settings:
+        """Settings as the stack's own services see them (never a developer's dev.env)."""
+        fields = {k.removeprefix("HEAVYLIFT_").lower(): v for k, v in self.settings_env.items()}
+        return Settings(_env_file=None, **fields)  # type: ignore[call-arg,arg-type]
 
     @property
     def api_key(self) -> str:

@@ -87,8 +87,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, browser: Browser) -> Iterato
 
 @pytest.fixture(scope="module")
 def settings(stack: LocalStack) -> Settings:
-    fields: dict[str, Any] = {k.removeprefix("HEAVYLIFT_").lower(): v for k, v in stack.env.items()}
-    return Settings(_env_file=None, **fields)  # type: ignore[call-arg]
+    return stack.settings()
 
 
 @pytest.fixture(scope="module")

@@ -29,8 +29,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
 @pytest.fixture(scope="session")
 def settings(stack: LocalStack) -> Settings:
     """Settings pointing at the test stack (never at a developer's .heavylift/dev.env)."""
-    fields = {k.removeprefix("HEAVYLIFT_").lower(): v for k, v in stack.env.items()}
-    return Settings(_env_file=None, **fields)  # type: ignore[call-arg]
+    return stack.settings()
 
 
 @pytest.fixture(scope="session")

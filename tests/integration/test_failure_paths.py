@@ -45,8 +45,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
 
 @pytest.fixture(scope="module")
 def settings(stack: LocalStack) -> Settings:
-    fields = {k.removeprefix("HEAVYLIFT_").lower(): v for k, v in stack.env.items()}
-    return Settings(_env_file=None, **fields)  # type: ignore[call-arg]
+    return stack.settings()
 
 
 @pytest.fixture(scope="module")

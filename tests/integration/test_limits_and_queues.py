@@ -20,11 +20,6 @@ from infra.provision import aws_client
 pytestmark = pytest.mark.integration
 
 
-def settings_of(stack: LocalStack) -> Settings:
-    fields = {k.removeprefix("HEAVYLIFT_").lower(): v for k, v in stack.env.items()}
-    return Settings(_env_file=None, **fields)  # type: ignore[call-arg]
-
-
 def wait_final(store: JobStore, job_id: str, timeout: float = 60) -> JobRecord:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -40,7 +35,7 @@ def stack_for(tmp_path: Path, **kwargs: object) -> Iterator[tuple[LocalStack, Se
         tmp_path / "stack", worker_processes=1, worker_threads=1, api=False, **kwargs
     ).start()  # type: ignore[arg-type]
     try:
-        settings = settings_of(stack)
+        settings = stack.settings()
         yield (
             stack,
             settings,

@@ -57,13 +57,7 @@ def test_a_killed_worker_is_replaced_and_new_uploads_complete(
         time.sleep(0.1)
     assert worker.restarts == 1 and worker.alive() and not pid_alive(killed_pid)
 
-    settings = Settings(
-        _env_file=None,
-        **{
-            k.removeprefix("HEAVYLIFT_").lower(): v  # type: ignore[call-arg]
-            for k, v in small_stack.env.items()
-        },
-    )
+    settings = small_stack.settings()
     s3 = aws_client("s3", small_stack.s3_endpoint_url, "us-east-1")
     path = write_sample(tmp_path / "after-crash.jpg", 800, 600, seed=41)
     from heavylift.client import upload_file
