@@ -19,6 +19,7 @@ from heavylift.models import JobState, S3Location
 from heavylift.samples import write_sample
 from infra.devstack import REPO_DIR, LocalStack
 from tests.integration.conftest import wait_for_job
+from tests.unit.conftest import notification, s3_record
 
 pytestmark = pytest.mark.integration
 
@@ -82,41 +83,6 @@ def http_api_event(
     }
 
 
-def s3_notification(bucket: str, key: str, etag: str, size: int) -> dict[str, Any]:
-    return {
-        "Records": [
-            {
-                "eventVersion": "2.1",
-                "eventSource": "aws:s3",
-                "awsRegion": "us-east-1",
-                "eventTime": "2026-11-21T17:00:00.000Z",
-                "eventName": "ObjectCreated:Put",
-                "userIdentity": {"principalId": "AWS:AIDAEXAMPLE"},
-                "requestParameters": {"sourceIPAddress": "203.0.113.9"},
-                "responseElements": {
-                    "x-amz-request-id": "C3D13FE58DE4C810",
-                    "x-amz-id-2": "FMyUVURIY8/IgAtTv8xRjskZQpcIZ9KG4V5Wp6S7S/JRWeUWerMUE5JgHvANOjp",
-                },
-                "s3": {
-                    "s3SchemaVersion": "1.0",
-                    "configurationId": "heavylift-uploads",
-                    "bucket": {
-                        "name": bucket,
-                        "ownerIdentity": {"principalId": "A3NL1KOZZKExample"},
-                        "arn": f"arn:aws:s3:::{bucket}",
-                    },
-                    "object": {
-                        "key": key,
-                        "size": size,
-                        "eTag": etag,
-                        "sequencer": "0055AED6DCD90281E5",
-                    },
-                },
-            }
-        ]
-    }
-
-
 def test_serverless_declares_both_producers() -> None:
     functions = CONFIG["functions"]
     assert functions["http"]["handler"] == "functions/http.handler"
@@ -163,7 +129,15 @@ def test_s3_function_handles_a_notification(
         '"'
     )
     result = handler(
-        s3_notification("heavylift-results", "lambda-source/a+b.jpg", etag, path.stat().st_size),
+        notification(
+            s3_record(
+                "lambda-source/a+b.jpg",
+                bucket="heavylift-results",
+                etag=etag,
+                version_id=None,
+                size=path.stat().st_size,
+            )
+        ),
         None,
     )
     expected = s3_job_id(
