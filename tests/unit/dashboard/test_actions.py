@@ -19,7 +19,7 @@ from heavylift import history
 from heavylift.jobstore import JobStore
 from heavylift.models import JobState
 from tests.unit.dashboard.helpers import LAYOUT, PASSWORD, login
-from tests.unit.dlq_helpers import kill_job, redis_id, store_record
+from tests.unit.dlq.helpers import kill_job, redis_id, store_record
 from tests.unit.test_http import NAMESPACE, producer_on
 
 # --- dead letters ----------------------------------------------------------------------

@@ -21,7 +21,7 @@ from starlette.testclient import TestClient
 from heavylift.jobstore import JobStore
 from heavylift.models import JobRecord, JobState, OutputEntry
 from tests.unit.dashboard.helpers import LAYOUT, PASSWORD, csrf_of
-from tests.unit.dlq_helpers import attempt, store_record
+from tests.unit.dlq.helpers import attempt, store_record
 from tests.unit.test_http import API_KEY
 
 # --- login and CSRF ---------------------------------------------------------------------

@@ -19,7 +19,7 @@ from dramatiq.brokers.redis import RedisBroker
 from heavylift import dlq
 from heavylift.jobstore import JobStore
 from heavylift.models import JobRecord, JobState
-from tests.unit.dlq_helpers import (
+from tests.unit.dlq.helpers import (
     LAYOUT,
     NS,
     dead_ids,
@@ -29,17 +29,6 @@ from tests.unit.dlq_helpers import (
     store_record,
     waiting_ids,
 )
-
-
-@pytest.fixture
-def broker(redis_client: redis.Redis) -> RedisBroker:
-    return RedisBroker(client=redis_client, namespace=NS, maintenance_chance=0)
-
-
-@pytest.fixture
-def store(redis_client: redis.Redis) -> JobStore:
-    return JobStore(redis_client, NS, 3600)
-
 
 # --- replay ----------------------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from heavylift.cli import app
 from heavylift.config import get_settings
 from heavylift.jobstore import JobStore
 from heavylift.models import JobState
-from tests.unit.dlq_helpers import (
+from tests.unit.dlq.helpers import (
     LAYOUT,
     NS,
     attempt,
@@ -48,11 +48,6 @@ def env(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 @pytest.fixture
 def broker(redis_client: redis.Redis, env: None) -> RedisBroker:
     return RedisBroker(client=redis_client, namespace=NS, maintenance_chance=0)
-
-
-@pytest.fixture
-def store(redis_client: redis.Redis) -> JobStore:
-    return JobStore(redis_client, NS, 3600)
 
 
 def dlq(*args: str, input: str | None = None) -> tuple[int, str]:

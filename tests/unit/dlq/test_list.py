@@ -1,6 +1,6 @@
 """Listing, inspecting and purging dead letters, against a real redis-server.
 
-Letters are made the way Dramatiq makes them (see ``tests.unit.dlq_helpers``), so these tests
+Letters are made the way Dramatiq makes them (see ``tests.unit.dlq.helpers``), so these tests
 fail if Heavylift and Dramatiq ever disagree on the key layout. Users rely on: every dead
 letter is listed (even an unreadable one) and can be filtered, its history is shown, a purge
 removes only the letters named and keeps the job's history, and an unreachable Redis is
@@ -20,7 +20,7 @@ from heavylift import dlq
 from heavylift.errors import BrokerUnavailable
 from heavylift.jobstore import JobStore
 from heavylift.models import JobState
-from tests.unit.dlq_helpers import (
+from tests.unit.dlq.helpers import (
     LAYOUT,
     NS,
     attempt,
@@ -32,17 +32,6 @@ from tests.unit.dlq_helpers import (
     redis_id,
     store_record,
 )
-
-
-@pytest.fixture
-def broker(redis_client: redis.Redis) -> RedisBroker:
-    return RedisBroker(client=redis_client, namespace=NS, maintenance_chance=0)
-
-
-@pytest.fixture
-def store(redis_client: redis.Redis) -> JobStore:
-    return JobStore(redis_client, NS, 3600)
-
 
 # --- listing -------------------------------------------------------------------------------
 
