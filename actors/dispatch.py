@@ -20,14 +20,8 @@ class DramatiqDispatcher:
     def envelope(self, message: JobMessage, queue: str) -> Envelope:
         """The message exactly as ``RedisBroker.enqueue`` would store it."""
         redis_id = str(uuid.uuid4())
-        envelope: dramatiq.Message[object] = dramatiq.Message(
-            queue_name=queue,
-            actor_name=QUEUE_ACTORS[queue],
-            args=(message.model_dump(mode="json"),),
-            kwargs={},
-            options={"redis_message_id": redis_id},
-        )
-        return Envelope(redis_id, envelope.encode().decode())
+        body = _message(queue, QUEUE_ACTORS[queue], message.model_dump(mode="json"), redis_id)
+        return Envelope(redis_id, body.encode().decode())
 
     def dispatch(self, message: JobMessage, queue: str) -> None:
         self._enqueue(queue, QUEUE_ACTORS[queue], message.model_dump(mode="json"), message.job_id)
@@ -36,10 +30,16 @@ class DramatiqDispatcher:
         self._enqueue(CALLBACK_QUEUE, CALLBACK_ACTOR, job_id, job_id)
 
     def _enqueue(self, queue: str, actor: str, argument: object, job_id: str) -> None:
-        envelope: dramatiq.Message[object] = dramatiq.Message(
-            queue_name=queue, actor_name=actor, args=(argument,), kwargs={}, options={}
-        )
         try:
-            self.broker.enqueue(envelope)
+            self.broker.enqueue(_message(queue, actor, argument))
         except (*REDIS_DOWN, dramatiq.errors.ConnectionError) as exc:
             raise BrokerUnavailable(f"cannot enqueue {job_id} on {queue}: {exc}") from exc
+
+
+def _message(
+    queue: str, actor: str, argument: object, redis_id: str | None = None
+) -> dramatiq.Message[object]:
+    options = {"redis_message_id": redis_id} if redis_id else {}
+    return dramatiq.Message(
+        queue_name=queue, actor_name=actor, args=(argument,), kwargs={}, options=options
+    )
