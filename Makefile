@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test bench chaos setup system-deps clean
+.PHONY: demo test bench chaos screenshots setup system-deps clean
 
 # Debian's redis-server, and Chromium for the browser tests; nothing else outside the venv is
 # needed (libvips and ffmpeg come from the pyvips-binary and imageio-ffmpeg wheels).
@@ -40,6 +40,10 @@ test: setup
 
 bench: setup
 	$(BIN)/python -m bench
+
+# The README's dashboard screenshots, taken by the browser tests.
+screenshots: setup
+	SCREENSHOTS_DIR=docs/screenshots $(BIN)/pytest -q -m browser
 
 # 1,000 jobs while workers are SIGKILLed, Redis restarts and S3 goes away (bench/chaos.py).
 chaos: setup

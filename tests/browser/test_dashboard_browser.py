@@ -1,6 +1,7 @@
 """The dashboard in a real browser (headless Chromium): log in, watch a job go from queued
 to succeeded on the jobs list without reloading the page, and replay a dead letter with its
-button until the fixed job succeeds. Screenshots of every page land in docs/screenshots/.
+button until the fixed job succeeds. Screenshots of every page are saved
+(in docs/screenshots/ when run by `make screenshots`).
 """
 
 from __future__ import annotations
