@@ -17,7 +17,8 @@ def worker_lost(attempt: int) -> AttemptError:
     return AttemptError(
         attempt=attempt,
         code=WorkerLost.code,
-        message="the worker process died during this attempt (killed, out of memory or crashed)",
+        message="the worker process ended before this attempt did (stopped past its shutdown "
+        "timeout, killed, out of memory or crashed)",
         transient=True,
     )
 
