@@ -3,7 +3,10 @@
 Runs under uvicorn locally or on Lambda through Mangum (``handler``). Every handler is
 thin: read a capped body, authenticate, validate, call the core, shape the response. The
 API faces the internet, so it is closed by default: every route but ``/healthz`` and
-``/openapi.json`` needs a Standard Webhooks signature or a bearer API key.
+``/openapi.json`` needs a credential with the right scope (``heavylift.credentials``), a
+job is visible only to the client that made it, and errors say what the client did wrong,
+never where inside Heavylift something failed. ``/metrics`` needs its own token here;
+``metrics_app`` serves it without one, for an internal listener.
 """
 
 from __future__ import annotations
@@ -26,18 +29,29 @@ from functions.metrics_export import render
 from functions.openapi import openapi_document
 from functions.problems import broker_down, problem
 from functions.producer import Producer, get_producer
-from heavylift.errors import BrokerUnavailable, InvalidEvent, QueueFull
+from heavylift.credentials import Principal, Scope, check_bearer
+from heavylift.errors import (
+    BrokerUnavailable,
+    BucketNotAllowed,
+    Forbidden,
+    InvalidEvent,
+    KeyNotAllowed,
+    QueueFull,
+    TooManyRecords,
+)
 from heavylift.events import object_created_events
 from heavylift.jobs import queue_for, webhook_job_id
 from heavylift.jobstore import REDIS_DOWN
 from heavylift.models import JobMessage, JobOrigin, S3Location, UrlSource
 from heavylift.safe_http import UrlPolicy, UrlRefused, check_url
+from heavylift.source_rules import check_source_bucket, check_upload
 from heavylift.spec import spec_for
-from heavylift.webhooks import Principal, Unauthorized
+from heavylift.webhooks import Unauthorized
 
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 256 * 1024
+MAX_IDEMPOTENCY_KEY_CHARS = 256
 BACKPRESSURE_RETRY_AFTER_S = 30
 
 
@@ -66,9 +80,12 @@ async def read_body(request: Request) -> bytes:
     return bytes(body)
 
 
-def authenticate(request: Request, body: bytes, producer: Producer) -> Principal:
+def authenticate(
+    request: Request, body: bytes, producer: Producer, scope: Scope | None = None
+) -> Principal:
+    """The caller, who must hold ``scope`` (401 without valid credentials, 403 without it)."""
     try:
-        return producer.auth.authenticate(request.headers, body)
+        principal = producer.auth.authenticate(request.headers, body)
     except Unauthorized as exc:
         response = problem(
             401,
@@ -78,13 +95,37 @@ def authenticate(request: Request, body: bytes, producer: Producer) -> Principal
             headers={"WWW-Authenticate": 'Bearer realm="heavylift"'},
         )
         raise _Problem(response) from exc
+    if scope is not None:
+        try:
+            principal.require(scope)
+        except Forbidden as exc:
+            raise _Problem(problem(403, "Forbidden", exc.message, code=exc.code)) from exc
+    return principal
 
 
 def parse_json(body: bytes) -> Any:
     try:
         return json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise _Problem(problem(400, "Bad Request", f"body is not valid JSON: {exc}")) from exc
+        detail = f"body is not valid JSON: {exc}"
+        raise _Problem(problem(400, "Bad Request", detail, code="invalid_json")) from exc
+    except RecursionError as exc:
+        detail = "body nests JSON too deeply"
+        raise _Problem(problem(400, "Bad Request", detail, code="invalid_json")) from exc
+
+
+def idempotency_key(request: Request, principal: Principal) -> str | None:
+    """What makes a retry the same job. For a signed request only the signed ``webhook-id``
+    counts: ``Idempotency-Key`` is not covered by the signature, so a replay could change it."""
+    if principal.method == "signature":
+        return principal.webhook_id
+    key = request.headers.get("idempotency-key")
+    if key is not None and (
+        len(key) > MAX_IDEMPOTENCY_KEY_CHARS or not (key.isascii() and key.isprintable())
+    ):
+        detail = f"Idempotency-Key must be at most {MAX_IDEMPOTENCY_KEY_CHARS} printable ASCII"
+        raise _Problem(problem(400, "Bad Request", detail, code="invalid_idempotency_key"))
+    return key
 
 
 def validate(model: type[BaseModel], payload: Any) -> Any:
@@ -104,11 +145,10 @@ def job_message(
     policy = producer.url_policy
     source: S3Location | UrlSource
     if isinstance(request.source, S3SourceIn):
-        if request.source.bucket not in settings.allowed_source_buckets:
-            raise _invalid(
-                f"bucket {request.source.bucket!r} is not one this API may read",
-                "bucket_not_allowed",
-            )
+        try:
+            check_source_bucket(request.source.bucket, settings)
+        except BucketNotAllowed as exc:
+            raise _invalid(exc.message, exc.code) from exc
         source = S3Location(**request.source.model_dump())
     else:
         source = request.source
@@ -122,12 +162,13 @@ def job_message(
     except ValueError as exc:
         raise _invalid(str(exc), "invalid_outputs") from exc
     return JobMessage(
-        # Keys are scoped to the credential, so one client cannot reach another's jobs.
-        job_id=webhook_job_id(key, scope=principal.key_id),
+        # Keys are scoped to the client, so one client cannot reach another's jobs.
+        job_id=webhook_job_id(key, scope=principal.client),
         source=source,
         spec=spec,
         origin=JobOrigin.WEBHOOK,
         callback_url=request.callback_url,
+        owner=principal.client,
     )
 
 
@@ -138,23 +179,27 @@ def _check_url(url: str, policy: UrlPolicy, field: str) -> None:
         raise _invalid(f"{field}: {exc.message}", exc.code) from exc
 
 
+def queue_full(exc: QueueFull, queue: str) -> Response:
+    """429: the sender should come back later (after ``Retry-After``), nothing is lost."""
+    return problem(
+        429,
+        "Too Many Requests",
+        f"the {queue} queue is full; try again later",
+        code=exc.code,
+        headers={"Retry-After": str(BACKPRESSURE_RETRY_AFTER_S)},
+    )
+
+
 async def create_job(request: Request) -> Response:
     producer = get_producer()
     body = await read_body(request)
-    principal = authenticate(request, body, producer)
+    principal = authenticate(request, body, producer, Scope.SUBMIT_JOBS)
     job_request: JobRequest = validate(JobRequest, parse_json(body))
-    key = request.headers.get("idempotency-key") or principal.webhook_id
-    message = job_message(job_request, principal, key, producer)
+    message = job_message(job_request, principal, idempotency_key(request, principal), producer)
     try:
         submission = producer.submit(message, max_depth=producer.settings.max_queue_depth)
-    except QueueFull:
-        return problem(
-            429,
-            "Too Many Requests",
-            f"the {queue_for(message.source)} queue is full; try again later",
-            code="queue_full",
-            headers={"Retry-After": str(BACKPRESSURE_RETRY_AFTER_S)},
-        )
+    except QueueFull as exc:
+        return queue_full(exc, queue_for(message.source))
     record = submission.record
     same = (record.source, record.spec, record.callback_url) == (
         message.source,
@@ -182,25 +227,36 @@ async def create_job(request: Request) -> Response:
 
 
 async def get_job(request: Request) -> Response:
+    """The job, to the client that made it; everyone else gets the 404 of a missing job."""
     producer = get_producer()
-    authenticate(request, b"", producer)
+    principal = authenticate(request, b"", producer)
     record = producer.store.get(request.path_params["job_id"])
-    if record is None:
+    if record is None or not principal.can_read(record.owner, record.origin):
         return problem(404, "Not Found", "no such job", code="not_found")
     return JSONResponse(record.public())
 
 
 async def s3_events(request: Request) -> Response:
-    """What MinIO and Ceph webhooks (and anything speaking S3 notifications) post; MinIO's
-    ``auth_token`` arrives as the bearer key."""
+    """What MinIO and Ceph webhooks (and anything speaking S3 notifications) post, with an
+    event key as the bearer (MinIO's ``auth_token``). Every record is checked before any is
+    queued, so a refused request queued nothing."""
     producer = get_producer()
     body = await read_body(request)
-    authenticate(request, body, producer)
+    authenticate(request, body, producer, Scope.POST_EVENTS)
     try:
-        uploads = object_created_events(parse_json(body))
+        uploads = object_created_events(parse_json(body), producer.settings.max_event_records)
+        for upload in uploads:
+            check_upload(upload.location, producer.settings)
     except InvalidEvent as exc:
         return problem(400, "Bad Request", exc.message, code=exc.code)
-    jobs = [producer.submit_upload(upload).job_id for upload in uploads]
+    except (TooManyRecords, BucketNotAllowed, KeyNotAllowed) as exc:
+        raise _invalid(exc.message, exc.code) from exc
+    jobs = []
+    for upload in uploads:
+        try:
+            jobs.append(producer.submit_upload(upload).job_id)
+        except QueueFull as exc:  # those already queued are the same jobs when it comes back
+            return queue_full(exc, queue_for(upload.location))
     return JSONResponse({"jobs": jobs}, status_code=202)
 
 
@@ -210,7 +266,25 @@ async def healthz(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
-    """Open, like /healthz: scrapers carry no credentials (keep it off the public route)."""
+    """Behind ``HEAVYLIFT_METRICS_TOKEN`` on the public app (a scraper's bearer token); with
+    no token configured it is not served here at all."""
+    token = get_producer().settings.metrics_token
+    if token is None:
+        return problem(404, "Not Found", "metrics are not served here", code="not_found")
+    if not check_bearer(request.headers.get("authorization"), [token.get_secret_value()]):
+        return problem(
+            401,
+            "Unauthorized",
+            "metrics need the metrics token",
+            code="unauthorized",
+            headers={"WWW-Authenticate": 'Bearer realm="heavylift-metrics"'},
+        )
+    return await open_metrics(request)
+
+
+async def open_metrics(request: Request) -> Response:
+    """Prometheus text, for ``metrics_app`` on an internal listener (and, token-checked,
+    ``/metrics`` of the public app)."""
     producer = get_producer()
     try:
         body = render(producer.store.client, producer.settings)
@@ -229,8 +303,9 @@ async def _on_problem(request: Request, exc: Exception) -> Response:
 
 
 async def _on_broker_down(request: Request, exc: Exception) -> Response:
+    """The detail (hosts, ports) goes to the log; the client learns only to come back."""
     log.warning("broker unavailable", extra={"path": request.url.path, "error": str(exc)})
-    return broker_down(str(exc))
+    return broker_down()
 
 
 app = Starlette(
@@ -247,3 +322,10 @@ app = Starlette(
 )
 
 handler = Mangum(app, lifespan="off")
+
+# ``uvicorn functions.http:metrics_app --host <internal address> --port 9100``: /metrics
+# without a token, for Prometheus or KEDA inside the network, never routed publicly.
+metrics_app = Starlette(
+    routes=[Route("/metrics", open_metrics, methods=["GET"])],
+    exception_handlers={BrokerUnavailable: _on_broker_down},
+)

@@ -32,12 +32,15 @@ def _json(schema: dict[str, Any], description: str, **extra: Any) -> dict[str, A
 
 def _problems(*statuses: int) -> dict[str, Any]:
     reasons = {
-        400: "The body is not JSON, or not an S3 notification.",
+        400: "The body is not JSON (or nests too deeply), not an S3 notification, or the "
+        "Idempotency-Key is malformed.",
         401: "Missing, invalid, tampered or stale credentials.",
-        404: "No such job.",
+        403: "The credential is valid but may not do this (see the README's credentials).",
+        404: "No such job, or not one this credential made.",
         409: "The idempotency key was used for a different request.",
         413: "The body is over 256 KiB.",
-        422: "The body failed validation or the deployment's policy (buckets, URLs, outputs).",
+        422: "The body failed validation or the deployment's policy (buckets, key prefix, "
+        "URLs, outputs, records per request).",
         429: "The target queue is full; see Retry-After.",
         503: "Redis is unreachable; nothing was accepted. See Retry-After.",
     }
@@ -89,7 +92,8 @@ def openapi_document() -> dict[str, Any]:
             "title": "Heavylift",
             "version": "1",
             "description": "Submit media jobs and follow them. Every operation but /healthz "
-            "and /openapi.json needs a Standard Webhooks signature or a bearer API key.",
+            "and /openapi.json needs a Standard Webhooks signature or a bearer key; a job is "
+            "visible only to the client that made it.",
         },
         "paths": {
             "/v1/jobs": {
@@ -108,7 +112,7 @@ def openapi_document() -> dict[str, Any]:
                             "Queued (or already queued for this idempotency key).",
                             headers={"Location": {"schema": {"type": "string"}}},
                         ),
-                        **_problems(400, 401, 409, 413, 422, 429, 503),
+                        **_problems(400, 401, 403, 409, 413, 422, 429, 503),
                     },
                 }
             },
@@ -135,15 +139,15 @@ def openapi_document() -> dict[str, Any]:
                 "post": {
                     "operationId": "postS3Events",
                     "summary": "S3 'object created' notifications (MinIO, Ceph, SNS, SQS, "
-                    "EventBridge shapes)",
-                    "security": SECURITY,
+                    "EventBridge shapes), with an event key",
+                    "security": [{"bearerAuth": []}],
                     "requestBody": {
                         "required": True,
                         "content": {"application/json": {"schema": {"type": "object"}}},
                     },
                     "responses": {
                         "202": _json(_ref("EventsAccepted"), "One job per created object."),
-                        **_problems(400, 401, 413, 503),
+                        **_problems(400, 401, 403, 413, 422, 429, 503),
                     },
                 }
             },

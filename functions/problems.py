@@ -29,8 +29,16 @@ def problem(
     return ProblemResponse(body, status_code=status, headers=headers)
 
 
-def broker_down(detail: str) -> ProblemResponse:
-    """503 with Retry-After: the client (or MinIO, or Ceph) must send this again later."""
+BROKER_DOWN_DETAIL = "the job queue is unavailable; try again shortly"
+
+
+def broker_down() -> ProblemResponse:
+    """503 with Retry-After: the client (or MinIO, or Ceph) must send this again later. What
+    failed, and where, is for the log: a client learns only that it should come back."""
     return problem(
-        503, "Service Unavailable", detail, code="broker_unavailable", headers={"Retry-After": "5"}
+        503,
+        "Service Unavailable",
+        BROKER_DOWN_DETAIL,
+        code="broker_unavailable",
+        headers={"Retry-After": "5"},
     )

@@ -10,14 +10,15 @@ from functools import lru_cache
 from actors.broker import build_broker
 from actors.dispatch import DramatiqDispatcher
 from heavylift.config import Settings, get_settings
+from heavylift.credentials import Authenticator
 from heavylift.events import ObjectCreated
 from heavylift.jobs import Submission, default_spec, s3_job_id, submit
 from heavylift.jobstore import JobStore, connect
 from heavylift.logs import configure_logging
 from heavylift.models import JobMessage, JobOrigin
+from heavylift.source_rules import check_upload
 from heavylift.spec import PipelineSpec
 from heavylift.url_policy import UrlPolicy
-from heavylift.webhooks import Authenticator
 
 log = logging.getLogger(__name__)
 
@@ -41,16 +42,19 @@ class Producer:
         )
 
     def submit_upload(self, event: ObjectCreated) -> Submission:
-        """One job per object version: the same upload delivered twice is the same job."""
+        """One job per object version: the same upload delivered twice is the same job.
+
+        Raises ``BucketNotAllowed``/``KeyNotAllowed`` for an upload outside the rules, and
+        ``QueueFull`` when its queue is at ``max_queue_depth`` (the sender must retry)."""
+        check_upload(event.location, self.settings)
         spec = self.default_spec
-        return self.submit(
-            JobMessage(
-                job_id=s3_job_id(event.location, spec),
-                source=event.location,
-                spec=spec,
-                origin=JobOrigin.S3_EVENT,
-            )
+        message = JobMessage(
+            job_id=s3_job_id(event.location, spec),
+            source=event.location,
+            spec=spec,
+            origin=JobOrigin.S3_EVENT,
         )
+        return self.submit(message, max_depth=self.settings.max_queue_depth)
 
 
 @lru_cache(maxsize=1)

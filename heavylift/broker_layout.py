@@ -16,10 +16,18 @@ Heavylift adds its own keys beside them, named here too:
 * ``<ns>:heavylift.scheduled``       sorted set: id → when a retry is due (ms)
 * ``<ns>:heavylift.scheduled.msgs``  hash: id → encoded message (it names its queue)
 * ``<ns>:heavylift.deliveries.<id>`` how many times a message started without finishing
+
+and the dashboard's (``heavylift.sessions``, ``heavylift.login_throttle``):
+
+* ``<ns>:dashboard.session.<id>``        one logged-in session (user, CSRF token), with a TTL
+* ``<ns>:dashboard.login.addr.<addr>``   hash: failed logins from one client address
+* ``<ns>:dashboard.login.user.<sha256>`` hash: failed logins as one user name (hashed: names
+  are whatever a client typed, and keys must stay short)
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 DEAD_LETTER_SUFFIX = ".XQ"
@@ -90,3 +98,14 @@ class Layout:
 
     def deliveries(self, redis_message_id: str) -> str:
         return f"{self.namespace}:heavylift.deliveries.{redis_message_id}"
+
+    def dashboard_session(self, session_id: str) -> str:
+        return f"{self.namespace}:dashboard.session.{session_id}"
+
+    def login_failures_by_address(self, address_key: str) -> str:
+        """``address_key`` is already bounded (``heavylift.login_throttle.address_key``)."""
+        return f"{self.namespace}:dashboard.login.addr.{address_key}"
+
+    def login_failures_by_user(self, username: str) -> str:
+        digest = hashlib.sha256(username.encode("utf-8", "surrogatepass")).hexdigest()
+        return f"{self.namespace}:dashboard.login.user.{digest}"

@@ -14,6 +14,7 @@ import httpx
 from boto3.s3.transfer import TransferConfig
 
 from heavylift.config import Settings
+from heavylift.credentials import split_client
 from heavylift.events import normalize_etag
 from heavylift.jobs import default_spec, s3_job_id
 from heavylift.models import JobRecord, S3Location
@@ -86,8 +87,10 @@ class JobsClient:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> JobsClient:
-        """The API at ``api_url``, with the first configured API key."""
-        key = settings.api_keys[0].get_secret_value() if settings.api_keys else None
+        """The API at ``api_url``, with the first operator key (uploads' jobs are theirs to
+        read), else the first API key."""
+        entries = settings.operator_keys or settings.api_keys
+        key = split_client(entries[0].get_secret_value())[1] if entries else None
         return cls(settings.api_url, key)
 
     def get(self, job_id: str) -> JobRecord | None:

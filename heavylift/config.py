@@ -48,6 +48,18 @@ class Settings(BaseSettings):
     api_keys: Annotated[tuple[SecretStr, ...], NoDecode] = Field(
         default=(), description="Bearer API keys, comma-separated; several for rotation."
     )
+    event_keys: Annotated[tuple[SecretStr, ...], NoDecode] = Field(
+        default=(),
+        description="Bearer keys that may post S3 events to /v1/events/s3 (MinIO's auth_token).",
+    )
+    operator_keys: Annotated[tuple[SecretStr, ...], NoDecode] = Field(
+        default=(), description="Bearer keys that may read the jobs upload events made."
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token /metrics needs on the public app; unset: it answers 404 "
+        "there (serve functions.http:metrics_app on an internal port instead).",
+    )
     webhook_tolerance_s: int = Field(
         default=300, description="Signed requests older or newer than this are refused."
     )
@@ -56,6 +68,9 @@ class Settings(BaseSettings):
     )
     max_queue_depth: int = Field(
         default=10_000, ge=1, description="Above this many waiting jobs the API answers 429."
+    )
+    max_event_records: int = Field(
+        default=100, ge=1, description="Most upload records one event request may carry."
     )
 
     # URL sources and callbacks: fetched by workers, so guarded against SSRF.
@@ -87,6 +102,9 @@ class Settings(BaseSettings):
     max_duration_s: float = 4 * 3600
     max_job_seconds: int = Field(
         default=3 * 3600, description="Processing time per job; ffmpeg is killed past it."
+    )
+    max_image_decode_s: float = Field(
+        default=60.0, gt=0, description="An image decode running longer is stopped (timeout)."
     )
 
     # Reliability.
@@ -129,8 +147,22 @@ class Settings(BaseSettings):
     )
     dashboard_session_secret: SecretStr | None = Field(
         default=None,
-        description="Signs dashboard sessions; unset: a random one per process (set it when "
-        "several API processes serve the dashboard).",
+        description="Signs the dashboard cookie, which carries the id of a session kept in "
+        "Redis; unset: a random one per process (set it when several API processes serve the "
+        "dashboard).",
+    )
+    dashboard_secure_cookie: bool = Field(
+        default=True,
+        description="Send the session cookie over https only (the local stack, on plain "
+        "http, turns it off).",
+    )
+    dashboard_login_attempts: int = Field(
+        default=5,
+        ge=1,
+        description="Failed logins per client address or user name before backoff begins.",
+    )
+    dashboard_login_max_backoff_s: float = Field(
+        default=900.0, gt=0, description="Longest wait the login backoff imposes."
     )
     history_retention_s: int = Field(
         default=2 * 24 * 3600, description="How long per-minute throughput history is kept."
@@ -160,6 +192,8 @@ class Settings(BaseSettings):
     @field_validator(
         "webhook_secrets",
         "api_keys",
+        "event_keys",
+        "operator_keys",
         "source_buckets",
         "url_schemes",
         "url_allowed_networks",

@@ -55,6 +55,30 @@ class JobTimeout(PermanentError):
     code = "timeout"
 
 
+class Forbidden(PermanentError):
+    """The credential is valid but may not do this (HTTP 403): post events, submit jobs."""
+
+    code = "forbidden"
+
+
+class BucketNotAllowed(PermanentError):
+    """A source in a bucket this deployment does not read for clients (``source_buckets``)."""
+
+    code = "bucket_not_allowed"
+
+
+class KeyNotAllowed(PermanentError):
+    """An upload outside ``uploads_prefix``: only keys under it become jobs."""
+
+    code = "key_not_allowed"
+
+
+class TooManyRecords(PermanentError):
+    """An event request carrying more upload records than one request may."""
+
+    code = "too_many_records"
+
+
 class InvalidEvent(PermanentError):
     """A payload that is none of the S3 notification shapes Heavylift understands."""
 

@@ -121,6 +121,7 @@ def submit(
         spec=message.spec,
         queue=queue,
         callback_url=message.callback_url,
+        owner=message.owner,
         enqueued_at=utcnow(),
     )
     envelope = dispatcher.envelope(message, queue)

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
 
+from heavylift.errors import BrokerUnavailable, HeavyliftError, StorageUnavailable, TransientError
 from heavylift.spec import Frozen, MediaKind, PipelineSpec
 
 
@@ -93,6 +94,9 @@ class JobMessage(Frozen):
     spec: PipelineSpec
     origin: JobOrigin
     callback_url: str | None = None
+    owner: str | None = Field(
+        default=None, description="The client that made the job; None for upload events' jobs."
+    )
 
 
 class JobState(StrEnum):
@@ -188,7 +192,17 @@ class Manifest(Frozen):
     producer: str = "heavylift"
 
 
-_PRIVATE_FIELDS: dict[str, Any] = {"error": {"traceback"}, "errors": {"__all__": {"traceback"}}}
+_PRIVATE_FIELDS: dict[str, Any] = {
+    "owner": True,
+    "error": {"traceback"},
+    "errors": {"__all__": {"traceback"}},
+}
+# Failures on our side: their messages name hosts, ports and buckets, which are for operators.
+# Clients see what happened (the code), not where.
+_INTERNAL_CODES = frozenset(
+    error.code for error in (HeavyliftError, TransientError, BrokerUnavailable, StorageUnavailable)
+)
+INTERNAL_ERROR_MESSAGE = "a failure inside Heavylift, retried automatically"
 
 
 class JobRecord(BaseModel):
@@ -203,6 +217,7 @@ class JobRecord(BaseModel):
     spec: PipelineSpec
     queue: str
     callback_url: str | None = None
+    owner: str | None = Field(default=None, description="The client that made it (JobMessage).")
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     enqueued_at: datetime | None = None
@@ -222,8 +237,13 @@ class JobRecord(BaseModel):
     callback_error: str | None = None
 
     def public(self) -> dict[str, Any]:
-        """The record for API clients and callbacks: tracebacks are for operators only."""
-        return self.model_dump(mode="json", exclude=_PRIVATE_FIELDS)
+        """The record for API clients and callbacks: tracebacks, the owner and the words of
+        internal failures are for operators only."""
+        shown = self.model_dump(mode="json", exclude=_PRIVATE_FIELDS)
+        for error in [shown["error"], *shown["errors"]]:
+            if error is not None and error["code"] in _INTERNAL_CODES:
+                error["message"] = INTERNAL_ERROR_MESSAGE
+        return shown
 
     def message(self) -> JobMessage:
         return JobMessage(
@@ -232,4 +252,5 @@ class JobRecord(BaseModel):
             spec=self.spec,
             origin=self.origin,
             callback_url=self.callback_url,
+            owner=self.owner,
         )

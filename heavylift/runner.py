@@ -244,6 +244,7 @@ def _start(message: JobMessage, store: JobStore, delivery: int) -> JobRecord:
                 spec=message.spec,
                 queue=queue_for(message.source),
                 callback_url=message.callback_url,
+                owner=message.owner,
                 enqueued_at=utcnow(),
             )
         )

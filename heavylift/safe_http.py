@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import http.client
 import ipaddress
+import logging
 import socket
 import ssl
 import time
@@ -45,6 +46,8 @@ __all__ = [
     "post_json",
     "system_resolver",
 ]
+
+log = logging.getLogger(__name__)
 
 REDIRECTS = {301, 302, 303, 307, 308}
 CHUNK_BYTES = 256 * 1024
@@ -82,10 +85,13 @@ def _addresses(parsed: ParsedUrl, policy: UrlPolicy, resolver: Resolver | None) 
     for answer in answers:
         try:
             ip = ipaddress.ip_address(answer)
-        except ValueError as exc:
-            raise UrlRefused(f"{parsed.host} resolved to {answer!r}") from exc
-        if not is_public(ip, policy):
-            raise UrlRefused(f"{parsed.host} resolves to {ip}, not a public address")
+        except ValueError:
+            ip = None
+        if ip is None or not is_public(ip, policy):
+            # What our DNS answered is a fact about our network: the log has it, the
+            # client's error message does not.
+            log.warning("URL refused by its address", extra={"host": parsed.host, "ip": answer})
+            raise UrlRefused(f"{parsed.host} resolves to an address that is not public")
         addresses.append(ip)
     return addresses
 

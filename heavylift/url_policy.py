@@ -28,15 +28,16 @@ Resolver = Callable[[str, int], list[str]]
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
 # Not globally reachable (IANA special-purpose registries), checked on top of ``is_global``,
-# whose coverage changes between Python versions. 2001::/23 includes Teredo.
+# whose coverage changes between Python versions. 2001::/23 includes Teredo; ::ffff:0:0:0/96
+# is IPv4-translated (RFC 2765), which Python's ``is_global`` and ``ipv4_mapped`` both miss.
 _BLOCKED = tuple(
     ipaddress.ip_network(net)
     for net in (
         "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
         "172.16.0.0/12", "192.0.0.0/24", "192.0.2.0/24", "192.88.99.0/24", "192.168.0.0/16",
         "198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4",
-        "::/128", "::1/128", "64:ff9b:1::/48", "100::/64", "2001::/23", "2001:db8::/32",
-        "3fff::/20", "5f00::/16", "fc00::/7", "fe80::/10", "fec0::/10", "ff00::/8",
+        "::/128", "::1/128", "::ffff:0:0:0/96", "64:ff9b:1::/48", "100::/64", "2001::/23",
+        "2001:db8::/32", "3fff::/20", "5f00::/16", "fc00::/7", "fe80::/10", "fec0::/10", "ff00::/8",
     )
 )  # fmt: skip
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")

@@ -1,4 +1,4 @@
-"""Who may submit work: Standard Webhooks signatures, or bearer API keys.
+"""Standard Webhooks signatures: verifying the requests clients sign, signing our callbacks.
 
 Signed requests carry ``webhook-id``, ``webhook-timestamp`` and ``webhook-signature``: an
 HMAC-SHA256 of ``{id}.{timestamp}.{body}`` under a shared ``whsec_`` secret
@@ -16,15 +16,13 @@ import hmac
 import os
 import time
 from collections.abc import Mapping, Sequence
-from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, SecretStr
+from pydantic import SecretStr
 
-from heavylift.config import Settings
 from heavylift.errors import PermanentError
 
 SECRET_PREFIX = "whsec_"
-_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
+SIGNATURE_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
 
 
 class Unauthorized(PermanentError):
@@ -123,15 +121,16 @@ def _v1_signatures(header: str) -> list[bytes]:
     return found
 
 
-def _verify(
+def verify_signed(
     headers: Mapping[str, str],
     body: bytes,
     secrets: Sequence[WebhookSecret],
     tolerance_s: int,
     now: float | None,
 ) -> tuple[str, WebhookSecret]:
+    """The verified ``webhook-id`` and the secret that signed it, or :class:`InvalidSignature`."""
     lowered = {name.lower(): value for name, value in headers.items()}
-    missing = [name for name in _HEADERS if not lowered.get(name, "").strip()]
+    missing = [name for name in SIGNATURE_HEADERS if not lowered.get(name, "").strip()]
     if missing:
         raise InvalidSignature(f"missing header(s): {', '.join(missing)}")
     msg_id = lowered["webhook-id"].strip()
@@ -167,79 +166,4 @@ def verify(
     now: float | None = None,
 ) -> str:
     """The verified ``webhook-id``; use it, not the raw header, as the idempotency key."""
-    return _verify(headers, body, secrets, tolerance_s, now)[0]
-
-
-def _match_bearer(authorization: str | None, keys: Sequence[str]) -> str | None:
-    scheme, _, token = (authorization or "").strip().partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token:
-        return None
-    match = None
-    for key in keys:  # No early exit: how long it takes says nothing about which key matched.
-        if key and hmac.compare_digest(token.encode(), key.encode()):
-            match = key
-    return match
-
-
-def check_bearer(authorization: str | None, keys: Sequence[str]) -> bool:
-    """Whether ``Authorization: Bearer <token>`` names one of ``keys``."""
-    return _match_bearer(authorization, keys) is not None
-
-
-class Principal(BaseModel):
-    """Who submitted a request, for the job record and logs (never a secret)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    method: Literal["signature", "api_key"]
-    webhook_id: str | None = None
-    key_id: str
-
-
-class Authenticator:
-    """Accepts a request that either a valid signature or a valid API key vouches for.
-
-    Either is enough: anyone holding an API key could drop a bad signature and get in anyway,
-    so refusing the pair would add nothing. With nothing configured, everything is refused.
-    """
-
-    def __init__(
-        self, secrets: Sequence[WebhookSecret], api_keys: Sequence[str], *, tolerance_s: int
-    ) -> None:
-        self.secrets = tuple(secrets)
-        self.api_keys = tuple(key for key in api_keys if key)
-        self.tolerance_s = tolerance_s
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> Authenticator:
-        """Parses every secret up front, so a malformed one stops startup, not a request."""
-        secrets: list[WebhookSecret] = []
-        for index, text in enumerate(settings.webhook_secrets):
-            try:
-                secrets.append(WebhookSecret.parse(text))
-            except ValueError as exc:
-                raise ValueError(f"HEAVYLIFT_WEBHOOK_SECRETS entry {index + 1}: {exc}") from None
-        keys = [key.get_secret_value().strip() for key in settings.api_keys]
-        return cls(secrets, keys, tolerance_s=settings.webhook_tolerance_s)
-
-    def authenticate(
-        self, headers: Mapping[str, str], body: bytes, *, now: float | None = None
-    ) -> Principal:
-        """The principal, or :class:`Unauthorized` saying why (a signature's reason first)."""
-        if not self.secrets and not self.api_keys:
-            raise Unauthorized("no webhook secrets or API keys are configured")
-        lowered = {name.lower(): value for name, value in headers.items()}
-        failure: Unauthorized | None = None
-        if any(name in lowered for name in _HEADERS):
-            try:
-                msg_id, secret = _verify(lowered, body, self.secrets, self.tolerance_s, now)
-                return Principal(method="signature", webhook_id=msg_id, key_id=secret.key_id)
-            except InvalidSignature as exc:
-                failure = exc
-        authorization = lowered.get("authorization")
-        if key := _match_bearer(authorization, self.api_keys):
-            return Principal(method="api_key", key_id=key_id(key))
-        if failure is not None:
-            raise failure
-        raise Unauthorized("invalid API key" if authorization else "missing credentials")
+    return verify_signed(headers, body, secrets, tolerance_s, now)[0]

@@ -67,6 +67,7 @@ class LocalStack:
             OutageProxy("127.0.0.1", self.moto_port, port=free_port()) if s3_via_proxy else None
         )
         s3_url = self.s3_proxy.url if self.s3_proxy else self.moto_url
+        dev_key = "hl_dev_" + secrets.token_urlsafe(24)
         self.settings_env = {
             "HEAVYLIFT_REDIS_URL": f"redis://127.0.0.1:{self.redis_port}/0",
             "HEAVYLIFT_S3_ENDPOINT_URL": s3_url,
@@ -79,7 +80,12 @@ class LocalStack:
             "HEAVYLIFT_EVENTS_QUEUE": "heavylift-upload-events",
             "HEAVYLIFT_SOURCE_BUCKETS": f"heavylift-uploads,{SOURCES_BUCKET}",
             # Fresh credentials per stack: the API is closed by default, even locally.
-            "HEAVYLIFT_API_KEYS": "hl_dev_" + secrets.token_urlsafe(24),
+            "HEAVYLIFT_API_KEYS": dev_key,
+            # The dev key also reads upload jobs (the CLI follows uploads through the API).
+            "HEAVYLIFT_OPERATOR_KEYS": dev_key,
+            "HEAVYLIFT_EVENT_KEYS": "hl_events_" + secrets.token_urlsafe(24),
+            "HEAVYLIFT_METRICS_TOKEN": "hl_metrics_" + secrets.token_urlsafe(24),
+            "HEAVYLIFT_DASHBOARD_SECURE_COOKIE": "false",  # the local stack serves plain http
             "HEAVYLIFT_WEBHOOK_SECRETS": WebhookSecret.generate(),
             "HEAVYLIFT_CALLBACK_SECRET": WebhookSecret.generate(),
             "HEAVYLIFT_DASHBOARD_PASSWORD": secrets.token_urlsafe(12),
@@ -127,7 +133,18 @@ class LocalStack:
 
     @property
     def auth_headers(self) -> dict[str, str]:
+        """The dev key's: it submits jobs and (as an operator key) reads upload jobs."""
         return {"Authorization": f"Bearer {self.api_key}"}
+
+    @property
+    def event_headers(self) -> dict[str, str]:
+        """What a MinIO webhook would send to ``POST /v1/events/s3``."""
+        return {"Authorization": f"Bearer {self.settings_env['HEAVYLIFT_EVENT_KEYS']}"}
+
+    @property
+    def metrics_headers(self) -> dict[str, str]:
+        """What a Prometheus scraper would send to ``GET /metrics``."""
+        return {"Authorization": f"Bearer {self.settings_env['HEAVYLIFT_METRICS_TOKEN']}"}
 
     def write_env_file(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -18,19 +18,23 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from functions.dashboard import auth, dead_letters, jobs, overview
-from functions.dashboard.web import HERE, LazySession, json_response, render, wants_json
+from functions.dashboard.session import LazySession
+from functions.dashboard.web import HERE, json_response, render, wants_json
 from heavylift.errors import BrokerUnavailable
 from heavylift.jobstore import REDIS_DOWN
 
 log = logging.getLogger(__name__)
 
+REDIS_DOWN_MESSAGE = "Redis is unavailable; the log has the details. Try again shortly."
+
 
 async def _broker_down(request: Request, exc: Exception) -> Response:
-    """Redis away is an operator's everyday problem: say so, with a 503, not a stack trace."""
+    """Redis away is an operator's everyday problem: say so, with a 503, not a stack trace.
+    Where Redis lives (host, port) goes to the log: the login page is open to anyone."""
     log.warning("dashboard: Redis unavailable", extra={"error": str(exc)})
     if wants_json(request) or "/api/" in request.url.path:
-        return json_response({"error": f"Redis unavailable: {exc}"}, 503)
-    return render(request, "error.html", 503, title="Redis unavailable", message=str(exc))
+        return json_response({"error": REDIS_DOWN_MESSAGE}, 503)
+    return render(request, "error.html", 503, title="Redis unavailable", message=REDIS_DOWN_MESSAGE)
 
 
 routes = [

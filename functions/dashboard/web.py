@@ -1,4 +1,4 @@
-"""What every dashboard handler shares: templates, the session, login and CSRF guards, forms.
+"""What every dashboard handler shares: templates, login and CSRF guards, forms, redirects.
 
 The dashboard is an operator tool on the same origin as the API, so it is closed by default:
 pages redirect to the login form, JSON endpoints answer 401, and every POST must carry the
@@ -7,26 +7,22 @@ session's CSRF token (a form field or the ``X-CSRF-Token`` header) or gets a 403
 
 from __future__ import annotations
 
+import hmac
 import re
-import secrets
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
-from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.templating import Jinja2Templates
-from starlette.types import ASGIApp, Receive, Scope, Send
 
-from heavylift.config import get_settings
+from functions.dashboard.session import csrf_token, current, looked_up
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
-SESSION_COOKIE = "heavylift_dashboard"
-SESSION_MAX_AGE_S = 12 * 3600
 MAX_FORM_BYTES = 1024 * 1024
 # Images are presigned S3 URLs on another origin; everything else is served from here.
 SECURITY_HEADERS = {
@@ -37,38 +33,8 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
-_PROCESS_SECRET = secrets.token_urlsafe(32)  # sessions end with the process when none is set
 
 Handler = Callable[[Request], Awaitable[Response]]
-
-
-def session_secret() -> str:
-    configured = get_settings().dashboard_session_secret
-    return configured.get_secret_value() if configured else _PROCESS_SECRET
-
-
-class LazySession:
-    """Starlette's SessionMiddleware, built on first use: the secret comes from settings,
-    which must not be read at import time (tests and Lambda configure them later)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-        self._secret: str | None = None
-        self._inner: ASGIApp | None = None
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        secret = session_secret()
-        if self._inner is None or secret != self._secret:
-            self._secret = secret
-            self._inner = SessionMiddleware(
-                self.app,
-                secret_key=secret,
-                session_cookie=SESSION_COOKIE,
-                max_age=SESSION_MAX_AGE_S,
-                same_site="strict",
-                https_only=False,  # local stacks serve plain http; put TLS in front in prod
-            )
-        await self._inner(scope, receive, send)
 
 
 def base(request: Request) -> str:
@@ -76,22 +42,12 @@ def base(request: Request) -> str:
     return str(request.scope.get("root_path", "")).rstrip("/")
 
 
-def csrf_token(request: Request) -> str:
-    token = request.session.get("csrf")
-    if not isinstance(token, str):
-        token = request.session["csrf"] = secrets.token_urlsafe(32)
-    return token
-
-
-def logged_in(request: Request) -> bool:
-    return isinstance(request.session.get("user"), str)
-
-
 def render(request: Request, name: str, status_code: int = 200, **context: Any) -> Response:
+    session = looked_up(request)
     context.update(
         base=base(request),
         csrf_token=csrf_token(request),
-        user=request.session.get("user"),
+        user=session.user if session else None,
         flash=request.session.pop("flash", None),
     )
     return templates.TemplateResponse(
@@ -131,7 +87,7 @@ def page(handler: Handler) -> Handler:
     """A page: redirect to the login form when there is no session."""
 
     async def guarded(request: Request) -> Response:
-        if not logged_in(request):
+        if await current(request) is None:
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             query = urlencode({"next": target})
             return RedirectResponse(f"{base(request)}/login?{query}", status_code=303)
@@ -146,7 +102,7 @@ def api(handler: Handler) -> Handler:
     """A JSON endpoint: 401 without a session (scripts polling it must not follow redirects)."""
 
     async def guarded(request: Request) -> Response:
-        if not logged_in(request):
+        if await current(request) is None:
             return json_response({"error": "login required"}, 401)
         return await handler(request)
 
@@ -156,9 +112,14 @@ def api(handler: Handler) -> Handler:
 
 
 async def csrf_ok(request: Request) -> bool:
-    expected = request.session.get("csrf")
+    """The session's token (or, logged out, the login form's) was sent back."""
+    session = await current(request)
+    expected = session.csrf if session else request.session.get("csrf")
     given = request.headers.get("x-csrf-token") or first(await read_form(request), "csrf_token")
-    return isinstance(expected, str) and bool(given) and secrets.compare_digest(expected, given)
+    if not (isinstance(expected, str) and given):
+        return False
+    # Bytes: compare_digest refuses str with non-ASCII characters (a 500, not a 403).
+    return hmac.compare_digest(expected.encode(), given.encode("utf-8", "surrogatepass"))
 
 
 def forbidden(request: Request) -> Response:
@@ -177,7 +138,7 @@ def action(handler: Handler) -> Handler:
     """A POST that changes something: needs a session and the session's CSRF token."""
 
     async def guarded(request: Request) -> Response:
-        if not logged_in(request):
+        if await current(request) is None:
             if wants_json(request) or "x-csrf-token" in request.headers:
                 return json_response({"error": "login required"}, 401)
             return RedirectResponse(f"{base(request)}/login", status_code=303)
@@ -209,11 +170,27 @@ def parse_time(text: str, now: datetime | None = None) -> datetime | None:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
+# Characters browsers drop or rewrite in URLs (C0 controls, DEL; "\\" becomes "/").
+_URL_UNSAFE = re.compile(r"[\x00-\x1f\x7f\\]")
+_MAX_DECODINGS = 4
+
+
 def safe_next(request: Request, target: str, fallback: str) -> str:
-    """A redirect target inside the dashboard only (no open redirect to another site)."""
+    """A redirect target inside the dashboard only: a path under it, with no ``.``/``..``
+    segment, backslash or control character however often it is percent-decoded (browsers
+    resolve ``%2e%2e`` as ``..``; a proxy may decode once more)."""
     root = base(request) + "/"
-    if target.startswith(root) and not target.startswith("//") and "\\" not in target:
-        return target
+    if not target.startswith(root) or target.startswith("//") or _URL_UNSAFE.search(target):
+        return fallback
+    path = urlsplit(target).path
+    for _ in range(_MAX_DECODINGS):
+        segments = path.split("/")
+        if _URL_UNSAFE.search(path) or "." in segments or ".." in segments:
+            return fallback
+        decoded = unquote(path)
+        if decoded == path:
+            return target
+        path = decoded
     return fallback
 
 

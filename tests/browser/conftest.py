@@ -135,13 +135,21 @@ def expect() -> Any:
     return playwright_expect
 
 
-def log_in(page: Page, base_url: str, username: str, password: str) -> None:
-    """Fill in the login form and submit it (without checking where it lands)."""
+def log_in(page: Page, base_url: str, username: str, password: str) -> int:
+    """Open the login form, fill it in and submit it (without checking where it lands); the
+    status of the form's answer (303 once in: the redirect's)."""
     page.goto(f"{base_url}/dashboard/login")
+    return submit_login(page, username, password)
+
+
+def submit_login(page: Page, username: str, password: str) -> int:
+    """``log_in`` on the login form already shown (after a refusal, say)."""
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", password)
-    with page.expect_navigation():  # a form POST: the answer is a new page
-        page.click("#login")
+    with page.expect_response(lambda r: r.request.method == "POST") as answer:
+        with page.expect_navigation():  # a form POST: the answer is a new page
+            page.click("#login")
+    return answer.value.status
 
 
 @pytest.fixture

@@ -12,13 +12,18 @@ from prometheus_client.parser import text_string_to_metric_families
 from heavylift.config import Settings
 from heavylift.models import JobState
 from heavylift.samples import write_sample
+from infra.devstack import LocalStack
 from tests.integration.conftest import upload, wait_for_job
 
 pytestmark = pytest.mark.integration
 
 
-def scrape(api: httpx.Client) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-    response = httpx.get(str(api.base_url.join("/metrics")), timeout=10)  # no credentials
+def scrape(
+    api: httpx.Client, stack: LocalStack
+) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    url = str(api.base_url.join("/metrics"))
+    assert httpx.get(url, timeout=10).status_code == 401  # the scraper's token, or nothing
+    response = httpx.get(url, headers=stack.metrics_headers, timeout=10)
     assert response.status_code == 200
     return {
         (sample.name, frozenset(sample.labels.items())): sample.value
@@ -28,14 +33,14 @@ def scrape(api: httpx.Client) -> dict[tuple[str, frozenset[tuple[str, str]]], fl
 
 
 def test_worker_outcomes_and_live_workers_are_scraped(
-    api: httpx.Client, s3: Any, settings: Settings, tmp_path: Path
+    api: httpx.Client, s3: Any, settings: Settings, tmp_path: Path, stack: LocalStack
 ) -> None:
     image = frozenset({("queue", "image"), ("media_type", "image")})
-    before = scrape(api)
+    before = scrape(api, stack)
     path = write_sample(tmp_path / "metrics.jpg", 1600, 1200, seed=77)
     assert wait_for_job(api, upload(s3, settings, path)).state is JobState.SUCCEEDED
 
-    after = scrape(api)
+    after = scrape(api, stack)
     succeeded = ("heavylift_jobs_succeeded_total", image)
     assert after[succeeded] == before.get(succeeded, 0) + 1
     source_bytes = ("heavylift_source_bytes_total", image)

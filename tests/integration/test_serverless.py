@@ -17,7 +17,7 @@ from heavylift.config import Settings, get_settings
 from heavylift.jobs import default_spec, s3_job_id
 from heavylift.models import JobState, S3Location
 from heavylift.samples import write_sample
-from infra.devstack import REPO_DIR, LocalStack
+from infra.devstack import REPO_DIR, SOURCES_BUCKET, LocalStack
 from tests.integration.conftest import wait_for_job
 from tests.unit.conftest import notification, s3_record
 
@@ -123,16 +123,14 @@ def test_s3_function_handles_a_notification(
     settings = Settings(_env_file=None)  # type: ignore[call-arg]  (from lambda_env)
     handler = load_handler(CONFIG["functions"]["s3Upload"]["handler"])
     path = write_sample(tmp_path / "lambda.jpg", 900, 600, seed=21)
-    # put it in a bucket without notifications so only this invocation creates the job
-    s3.upload_file(str(path), "heavylift-results", "lambda-source/a b.jpg")
-    etag = s3.head_object(Bucket="heavylift-results", Key="lambda-source/a b.jpg")["ETag"].strip(
-        '"'
-    )
+    # An allowed source bucket without notifications: only this invocation creates the job.
+    s3.upload_file(str(path), SOURCES_BUCKET, "lambda-source/a b.jpg")
+    etag = s3.head_object(Bucket=SOURCES_BUCKET, Key="lambda-source/a b.jpg")["ETag"].strip('"')
     result = handler(
         notification(
             s3_record(
                 "lambda-source/a+b.jpg",
-                bucket="heavylift-results",
+                bucket=SOURCES_BUCKET,
                 etag=etag,
                 version_id=None,
                 size=path.stat().st_size,
@@ -141,11 +139,14 @@ def test_s3_function_handles_a_notification(
         None,
     )
     expected = s3_job_id(
-        S3Location(bucket="heavylift-results", key="lambda-source/a b.jpg", etag=etag),
+        S3Location(bucket=SOURCES_BUCKET, key="lambda-source/a b.jpg", etag=etag),
         default_spec(settings),
     )
     assert result == {"submitted": [expected], "duplicates": []}
     assert wait_for_job(api, expected).state is JobState.SUCCEEDED
+    # The results bucket is readable by workers but no source: the rules hold here too.
+    refused = handler(notification(s3_record("x.jpg", bucket="heavylift-results")), None)
+    assert refused["refused"] == {"bucket_not_allowed": 1} and not refused["submitted"]
 
 
 def test_http_function_serves_the_dashboard(lambda_env: None) -> None:

@@ -15,6 +15,7 @@ import pyvips
 from heavylift.config import Settings
 from heavylift.models import JobState
 from heavylift.samples import write_sample
+from infra.devstack import LocalStack
 from tests.integration.conftest import read_manifest, upload, wait_for_job
 
 pytestmark = pytest.mark.integration
@@ -90,7 +91,7 @@ def test_non_image_upload_fails_with_unsupported_media(
 
 
 def test_duplicate_s3_event_is_the_same_job(
-    tmp_path: Path, s3: Any, settings: Settings, api: httpx.Client
+    tmp_path: Path, s3: Any, settings: Settings, api: httpx.Client, stack: LocalStack
 ) -> None:
     path = write_sample(tmp_path / "dup.jpg", 640, 480, seed=11)
     job_id = upload(s3, settings, path, "dup/my photo+1.jpg")
@@ -115,7 +116,7 @@ def test_duplicate_s3_event_is_the_same_job(
             }
         ]
     }
-    response = api.post("/v1/events/s3", json=redelivery)
+    response = api.post("/v1/events/s3", json=redelivery, headers=stack.event_headers)
     assert response.status_code == 202
     assert response.json()["jobs"] == [job_id]
     again = wait_for_job(api, job_id)

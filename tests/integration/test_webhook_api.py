@@ -13,6 +13,7 @@ from heavylift.config import Settings
 from heavylift.jobstore import JobStore, connect
 from heavylift.models import JobState
 from heavylift.samples import write_sample
+from infra.devstack import LocalStack
 from infra.provision import ensure_bucket
 from tests.integration.conftest import read_manifest, wait_for_job
 
@@ -100,7 +101,7 @@ def test_a_missing_source_fails_with_not_found(api: httpx.Client, settings: Sett
 
 
 def test_minio_style_event_over_http_creates_a_job(
-    api: httpx.Client, s3: Any, settings: Settings, tmp_path: Path
+    api: httpx.Client, s3: Any, settings: Settings, tmp_path: Path, stack: LocalStack
 ) -> None:
     path = write_sample(tmp_path / "minio.png", 800, 600, seed=9)
     s3.upload_file(str(path), SOURCES, "minio/shot 1.png")
@@ -127,7 +128,7 @@ def test_minio_style_event_over_http_creates_a_job(
             }
         ],
     }
-    response = api.post("/v1/events/s3", json=event)
+    response = api.post("/v1/events/s3", json=event, headers=stack.event_headers)
     assert response.status_code == 202
     [job_id] = response.json()["jobs"]
     record = wait_for_job(api, job_id)

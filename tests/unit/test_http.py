@@ -38,8 +38,15 @@ from tests.unit.conftest import (
 NAMESPACE = "unit-http"
 SOURCE = {"bucket": "uploads", "key": "photos/cat.jpg"}
 API_KEY = "hl_test_key"
+OTHER_KEY = "hl_test_other_client"  # a second client, who must not see the first one's jobs
+EVENT_KEY = "hl_test_events"  # what MinIO would send as its auth_token
+OPERATOR_KEY = "hl_test_operator"  # reads the jobs upload events made
+METRICS_TOKEN = "hl_test_metrics"
 WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
+OTHER = {"Authorization": f"Bearer {OTHER_KEY}"}
+EVENTS = {"Authorization": f"Bearer {EVENT_KEY}"}
+OPERATOR = {"Authorization": f"Bearer {OPERATOR_KEY}"}
 
 
 @contextmanager
@@ -49,7 +56,10 @@ def producer_on(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, url: str) -> It
     monkeypatch.setenv("HEAVYLIFT_REDIS_URL", url)
     monkeypatch.setenv("HEAVYLIFT_NAMESPACE", NAMESPACE)
     monkeypatch.setenv("HEAVYLIFT_REDIS_SOCKET_TIMEOUT_S", "0.5")
-    monkeypatch.setenv("HEAVYLIFT_API_KEYS", API_KEY)
+    monkeypatch.setenv("HEAVYLIFT_API_KEYS", f"{API_KEY},{OTHER_KEY}")
+    monkeypatch.setenv("HEAVYLIFT_EVENT_KEYS", EVENT_KEY)
+    monkeypatch.setenv("HEAVYLIFT_OPERATOR_KEYS", OPERATOR_KEY)
+    monkeypatch.setenv("HEAVYLIFT_METRICS_TOKEN", METRICS_TOKEN)
     monkeypatch.setenv("HEAVYLIFT_WEBHOOK_SECRETS", WEBHOOK_SECRET)
     monkeypatch.setenv("HEAVYLIFT_SOURCE_BUCKETS", f"uploads,{BUCKET}")
     get_settings.cache_clear()
@@ -208,18 +218,19 @@ def test_unknown_job_is_404(api: TestClient) -> None:
 def test_s3_event_creates_the_deterministic_job(api: TestClient, redis_client: redis.Redis) -> None:
     """The same upload gets the same job id whichever producer sees it."""
     payload = notification(s3_record("my+photo%2B1.jpg"))
-    first = api.post("/v1/events/s3", json=payload)
+    first = api.post("/v1/events/s3", json=payload, headers=EVENTS)
     assert first.status_code == 202, first.text
     assert first.json()["jobs"] == [expected_s3_job("my photo+1.jpg")]
-    second = api.post("/v1/events/s3", json=payload)
+    second = api.post("/v1/events/s3", json=payload, headers=EVENTS)
     assert second.json() == first.json()
     assert queued(redis_client) == 1
-    job = api.get(f"/v1/jobs/{first.json()['jobs'][0]}").json()
+    job = api.get(f"/v1/jobs/{first.json()['jobs'][0]}", headers=OPERATOR).json()
     assert (job["origin"], job["source"]["key"]) == ("s3_event", "my photo+1.jpg")
 
 
 def test_minio_webhook_is_accepted(api: TestClient) -> None:
-    response = api.post("/v1/events/s3", json=minio_webhook("in%2Fa+b.jpg", "in/a b.jpg"))
+    payload = minio_webhook("in%2Fa+b.jpg", "in/a b.jpg")
+    response = api.post("/v1/events/s3", json=payload, headers=EVENTS)
     assert response.status_code == 202
     assert response.json()["jobs"] == [expected_s3_job("in/a b.jpg", version_id=None)]
 
@@ -236,14 +247,14 @@ def test_minio_webhook_is_accepted(api: TestClient) -> None:
 def test_events_without_work_are_accepted_and_ignored(
     api: TestClient, redis_client: redis.Redis, payload: dict[str, Any]
 ) -> None:
-    response = api.post("/v1/events/s3", json=payload)
+    response = api.post("/v1/events/s3", json=payload, headers=EVENTS)
     assert (response.status_code, response.json()) == (202, {"jobs": []})
     assert queued(redis_client) == 0
 
 
 @pytest.mark.parametrize("content", [b'{"hello": "world"}', b"not json"], ids=["shape", "json"])
 def test_invalid_event_is_400(api: TestClient, content: bytes) -> None:
-    assert_problem(api.post("/v1/events/s3", content=content), 400)
+    assert_problem(api.post("/v1/events/s3", content=content, headers=EVENTS), 400)
 
 
 def test_healthz_up(api: TestClient) -> None:
@@ -282,7 +293,7 @@ def test_producers_answer_503_when_redis_is_down(
     down_api: TestClient, path: str, payload: dict[str, Any]
 ) -> None:
     """The client (or MinIO) must retry later; a 202 here would lose the upload."""
-    response = down_api.post(path, json=payload)
+    response = down_api.post(path, json=payload, headers=EVENTS if "events" in path else AUTH)
     body = assert_problem(response, 503)
     assert body["code"] == "broker_unavailable"
     assert int(response.headers["retry-after"]) > 0
@@ -299,6 +310,18 @@ def test_full_redis_answers_503(api: TestClient, full_redis: redis.Redis) -> Non
 def test_reads_answer_503_when_redis_is_down(down_api: TestClient, path: str) -> None:
     """A load balancer must take the producer out; a reader must not see a false 404."""
     assert_problem(down_api.get(path), 503)
+
+
+def test_a_503_names_no_host_or_port(
+    down_api: TestClient, dead_redis_url: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Anyone may call /healthz: where Redis lives is for the log, not for them."""
+    port = dead_redis_url.rsplit(":", 1)[-1].split("/")[0]
+    for response in (down_api.get("/healthz"), down_api.post("/v1/jobs", json={"source": SOURCE})):
+        body = assert_problem(response, 503)
+        assert port not in response.text and "127.0.0.1" not in response.text
+        assert body["detail"] == "the job queue is unavailable; try again shortly"
+    assert port in capfd.readouterr().err  # the operator's log has it
 
 
 def test_handler_raises_when_redis_is_down(down: None) -> None:

@@ -11,9 +11,11 @@ import redis
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 
-from functions.http import app
+from functions.http import app, metrics_app
 from heavylift.metrics import JobOutcome, MetricsRecorder
-from tests.unit.test_http import AUTH, NAMESPACE, SOURCE, producer_on
+from tests.unit.test_http import AUTH, METRICS_TOKEN, NAMESPACE, SOURCE, producer_on
+
+SCRAPER = {"Authorization": f"Bearer {METRICS_TOKEN}"}
 
 
 @pytest.fixture
@@ -25,7 +27,7 @@ def api(
 
 
 def scrape(api: TestClient) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    response = api.get("/metrics")  # open: scrapers carry no credentials
+    response = api.get("/metrics", headers=SCRAPER)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     samples = {}
@@ -87,7 +89,37 @@ def test_metrics_answer_503_when_redis_is_down(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, dead_redis_url: str
 ) -> None:
     with producer_on(monkeypatch, tmp_path, dead_redis_url), TestClient(app) as client:
-        assert client.get("/metrics").status_code == 503
+        response = client.get("/metrics", headers=SCRAPER)
+        assert response.status_code == 503
+        assert str(dead_redis_url.rsplit(":", 1)[-1].split("/")[0]) not in response.text
+
+
+# --- who may scrape ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Authorization": "Bearer wrong"}, AUTH],
+    ids=["anonymous", "wrong-token", "api-key"],
+)
+def test_the_public_metrics_need_the_metrics_token(
+    api: TestClient, headers: dict[str, str]
+) -> None:
+    response = api.get("/metrics", headers=headers)
+    assert response.status_code == 401
+    assert "heavylift_" not in response.text
+
+
+def test_without_a_token_the_public_app_does_not_serve_metrics(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, redis_url: str, redis_client: redis.Redis
+) -> None:
+    with producer_on(monkeypatch, tmp_path, redis_url):
+        monkeypatch.delenv("HEAVYLIFT_METRICS_TOKEN")
+        with TestClient(app) as client:
+            assert client.get("/metrics", headers=SCRAPER).status_code == 404
+        with TestClient(metrics_app) as internal:  # the internal listener needs no token
+            assert internal.get("/metrics").status_code == 200
+            assert "heavylift_workers" in internal.get("/metrics").text
 
 
 def test_the_dashboard_history_counts_per_minute(

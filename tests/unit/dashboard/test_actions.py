@@ -5,22 +5,18 @@ from __future__ import annotations
 import html
 import re
 import time
-from pathlib import Path
 
 import pytest
 import redis
 from dramatiq.brokers.redis import RedisBroker
-from starlette.applications import Starlette
-from starlette.routing import Mount
 from starlette.testclient import TestClient
 
-from functions.dashboard import dashboard_app
 from heavylift import history
 from heavylift.jobstore import JobStore
 from heavylift.models import JobState
-from tests.unit.dashboard.helpers import LAYOUT, PASSWORD, login
+from tests.unit.dashboard.helpers import LAYOUT
 from tests.unit.dlq.helpers import kill_job, redis_id, store_record
-from tests.unit.test_http import NAMESPACE, producer_on
+from tests.unit.test_http import NAMESPACE
 
 # --- dead letters ----------------------------------------------------------------------
 
@@ -142,20 +138,3 @@ def test_overview_charts_read_the_history(admin: TestClient, redis_client: redis
     history.record(redis_client, NAMESPACE, "failed")
     last = admin.get("/dashboard/api/overview").json()["history"][-1]
     assert (last["succeeded"], last["failed"], last["failure_rate"]) == (3, 1, 0.25)
-
-
-# --- Redis away ------------------------------------------------------------------------
-
-
-def test_redis_down_is_a_503_page_not_a_crash(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, dead_redis_url: str
-) -> None:
-    monkeypatch.setenv("HEAVYLIFT_DASHBOARD_PASSWORD", PASSWORD)
-    with producer_on(monkeypatch, tmp_path, dead_redis_url):
-        app = Starlette(routes=[Mount("/dashboard", app=dashboard_app)])
-        with TestClient(app, follow_redirects=False) as client:
-            login(client)  # needs no Redis: the session is a signed cookie
-            page = client.get("/dashboard/")
-            assert page.status_code == 503 and "Redis unavailable" in page.text
-            assert client.get("/dashboard/api/jobs").status_code == 503
-            assert client.get("/dashboard/dead-letters").status_code == 503

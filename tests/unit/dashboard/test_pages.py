@@ -20,7 +20,7 @@ from starlette.testclient import TestClient
 
 from heavylift.jobstore import JobStore
 from heavylift.models import JobRecord, JobState, OutputEntry
-from tests.unit.dashboard.helpers import LAYOUT, PASSWORD, csrf_of
+from tests.unit.dashboard.helpers import LAYOUT, PASSWORD, csrf_of, login
 from tests.unit.dlq.helpers import attempt, store_record
 from tests.unit.test_http import API_KEY
 
@@ -46,9 +46,14 @@ def test_actions_need_a_session(client: TestClient) -> None:
     assert fetched.status_code == 401
 
 
-def test_metrics_and_healthz_stay_open(client: TestClient) -> None:
+def test_the_api_ignores_the_dashboard_session(client: TestClient) -> None:
+    """The session is the dashboard's own: ``/healthz`` stays open, and ``/metrics`` answers
+    as the API's settings decide, logged in or not."""
+    metrics = client.get("/metrics").status_code
     assert client.get("/healthz").status_code == 200
-    assert client.get("/metrics").status_code == 200
+    login(client)
+    assert client.get("/metrics").status_code == metrics
+    assert client.get("/healthz").status_code == 200
 
 
 def test_wrong_password_is_refused(client: TestClient) -> None:

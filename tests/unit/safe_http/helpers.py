@@ -37,6 +37,7 @@ DNS = {
     "mixed.example": [PUBLIC_IP, "10.0.0.1"],
     "loopback6.example": ["::1"],
     "mapped.example": ["::ffff:192.168.0.1"],
+    "translated.example": ["::ffff:0:a9fe:a9fe"],
     "ula.example": ["fd00::1"],
     "cgnat.example": ["100.64.1.1"],
     "public.example": [PUBLIC_IP],

@@ -60,6 +60,12 @@ REFUSED = [
     ("v6-mapped", DIRECT, "https://[::ffff:127.0.0.1]/", ADDRESS),
     ("v6-mapped-hex", DIRECT, "https://[::ffff:a9fe:a9fe]/", ADDRESS),
     ("v6-compatible", DIRECT, "https://[::127.0.0.1]/", ADDRESS),
+    # IPv4-translated (RFC 2765, ::ffff:0:0:0/96): no route on the internet, and a path to
+    # the embedded address through a translator.
+    ("v6-translated", DIRECT, "https://[::ffff:0:127.0.0.1]/", ADDRESS),
+    ("v6-translated-hex", DIRECT, "https://[::ffff:0:7f00:1]/", ADDRESS),
+    ("v6-translated-metadata", DIRECT, "https://[::ffff:0:169.254.169.254]/", ADDRESS),
+    ("v6-translated-public", DIRECT, "https://[::ffff:0:8.8.8.8]/", ADDRESS),
     ("v6-metadata", DIRECT, "https://[fd00:ec2::254]/", ADDRESS),
     ("v6-link-local", DIRECT, "https://[fe80::1]/", ADDRESS),
     ("v6-zone", DIRECT, "https://[fe80::1%25eth0]/", "zone"),
@@ -98,6 +104,7 @@ REFUSED = [
     ("dns-public-and-private", DIRECT, "https://mixed.example/", RESOLVES),
     ("dns-v6-loopback", DIRECT, "https://loopback6.example/", RESOLVES),
     ("dns-v6-mapped-private", DIRECT, "https://mapped.example/", RESOLVES),
+    ("dns-v6-translated", DIRECT, "https://translated.example/", RESOLVES),
     ("dns-unique-local", DIRECT, "https://ula.example/", RESOLVES),
     ("dns-cgnat", DIRECT, "https://cgnat.example/", RESOLVES),
     # Redirects from an allowed server: every hop is checked again.
@@ -140,6 +147,16 @@ def test_refused_targets(
     # Nothing was connected to but the local server that answered the redirect.
     assert set(connections) <= {("127.0.0.1", server.port)}
     assert len(connections) == (1 if how == REDIRECT else 0)
+
+
+@pytest.mark.parametrize("host", ["private.example", "metadata.example", "translated.example"])
+def test_a_refusal_does_not_say_what_internal_dns_answered(host: str) -> None:
+    """The client learns its URL was refused, not the addresses of our network."""
+    with pytest.raises(UrlRefused) as refused:
+        open_url(f"https://{host}/", UrlPolicy(), resolver=FakeDns(DNS)).close()  # type: ignore[arg-type]
+    for answer in DNS[host]:
+        assert str(answer) not in refused.value.message
+    assert host in refused.value.message
 
 
 def test_table_is_big_enough() -> None:

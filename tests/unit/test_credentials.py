@@ -16,14 +16,12 @@ from collections.abc import Callable
 import pytest
 
 from heavylift.config import Settings
+from heavylift.credentials import Authenticator, Principal, Scope, check_bearer
 from heavylift.errors import PermanentError
 from heavylift.webhooks import (
-    Authenticator,
     InvalidSignature,
-    Principal,
     Unauthorized,
     WebhookSecret,
-    check_bearer,
     key_id,
     signature_headers,
 )
@@ -110,8 +108,13 @@ def auth(secret: str) -> Authenticator:
 
 def test_signed_request_gives_a_signature_principal(auth: Authenticator, secret: str) -> None:
     principal = auth.authenticate(signed(secret), BODY)
+    fingerprint = WebhookSecret.parse(secret).key_id
     assert principal == Principal(
-        method="signature", webhook_id="msg_1", key_id=WebhookSecret.parse(secret).key_id
+        method="signature",
+        webhook_id="msg_1",
+        key_id=fingerprint,
+        client=fingerprint,
+        scopes=frozenset({Scope.SUBMIT_JOBS}),
     )
     assert len(principal.key_id) == 8 and int(principal.key_id, 16) >= 0
 
@@ -128,7 +131,13 @@ def test_replayed_request_names_the_same_webhook_id(auth: Authenticator, secret:
 
 def test_bearer_request_gives_an_api_key_principal(auth: Authenticator) -> None:
     principal = auth.authenticate({"Authorization": f"Bearer {KEY_A}"}, BODY)
-    assert principal == Principal(method="api_key", webhook_id=None, key_id=key_id(KEY_A))
+    assert principal == Principal(
+        method="api_key",
+        webhook_id=None,
+        key_id=key_id(KEY_A),
+        client=key_id(KEY_A),
+        scopes=frozenset({Scope.SUBMIT_JOBS}),
+    )
     assert KEY_A[:8] not in principal.model_dump_json()
 
 
@@ -241,3 +250,32 @@ def test_refusals_are_permanent_401_errors() -> None:
     error = InvalidSignature("too old")
     assert (error.code, error.reason, str(error)) == ("invalid_signature", "too old", "too old")
     assert Unauthorized("x").code == "unauthorized"
+
+
+# Scopes and clients.
+
+
+def test_each_list_grants_its_scope_and_a_key_in_several_has_them_all() -> None:
+    auth = Authenticator.from_settings(
+        settings(api_keys=[KEY_A], event_keys=[KEY_A, KEY_B], operator_keys=[KEY_B])
+    )
+    both = auth.authenticate({"authorization": f"Bearer {KEY_A}"}, BODY)
+    assert both.scopes == {Scope.SUBMIT_JOBS, Scope.POST_EVENTS}
+    other = auth.authenticate({"authorization": f"Bearer {KEY_B}"}, BODY)
+    assert other.scopes == {Scope.POST_EVENTS, Scope.READ_UPLOAD_JOBS}
+
+
+def test_a_client_name_prefix_names_the_owner_not_the_key(secret: str) -> None:
+    auth = Authenticator.from_settings(
+        settings(webhook_secrets=[f"acme:{secret}"], api_keys=[f"acme:{KEY_A}", KEY_B])
+    )
+    assert auth.authenticate(signed(secret), BODY).client == "acme"
+    assert auth.authenticate({"authorization": f"Bearer {KEY_A}"}, BODY).client == "acme"
+    assert auth.authenticate({"authorization": f"Bearer {KEY_B}"}, BODY).client == key_id(KEY_B)
+    with pytest.raises(Unauthorized):  # the name is not part of the key
+        auth.authenticate({"authorization": f"Bearer acme:{KEY_A}"}, BODY)
+
+
+def test_one_key_named_for_two_clients_stops_startup() -> None:
+    with pytest.raises(ValueError, match="two clients"):
+        Authenticator.from_settings(settings(api_keys=[f"a:{KEY_A}"], event_keys=[f"b:{KEY_A}"]))
