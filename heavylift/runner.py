@@ -156,6 +156,7 @@ def _process(message: JobMessage, ctx: WorkerContext, queue: MediaKind) -> tuple
         media = MediaContext(
             max_pixels=settings.max_pixels,
             max_duration_s=settings.max_duration_s,
+            max_image_decode_s=settings.max_image_decode_s,
             deadline=time.monotonic() + settings.max_job_seconds,
             source_bytes=opened.size,
             source_url=opened.seekable_url,

@@ -5,11 +5,14 @@
 * A URL source (a client's ``https`` link) is downloaded through ``heavylift.safe_http``
   (SSRF rules, byte and time caps) into a temporary file first, then read from there. ffmpeg
   is never handed the client's URL: it would resolve and follow redirects on its own, past
-  every check. Disk use is bounded by ``max_source_bytes``; memory stays flat.
+  every check. When it must seek it gets the spool file's absolute path instead, and opens
+  it with only the ``file`` protocol allowed (``heavylift.media.ffmpeg_input``). Disk use is
+  bounded by ``max_source_bytes``; memory stays flat.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -35,7 +38,7 @@ class Reader(Protocol):
 class OpenedSource:
     reader: Reader
     size: int
-    seekable_url: Callable[[], str]  # what ffmpeg may open when it must seek
+    seekable_url: Callable[[], str]  # what ffmpeg may open when it must seek: URL or path
 
 
 class _FileReader:
@@ -71,4 +74,4 @@ def _downloaded(source: UrlSource, settings: Settings) -> Iterator[OpenedSource]
             shutil.copyfileobj(remote, spool, COPY_CHUNK)  # type: ignore[misc]
         size = spool.tell()
         spool.seek(0)
-        yield OpenedSource(_FileReader(spool, size), size, lambda: spool.name)
+        yield OpenedSource(_FileReader(spool, size), size, lambda: os.path.abspath(spool.name))

@@ -3,13 +3,15 @@ the waveform is computed from; ``metadata.json`` describes the source."""
 
 from __future__ import annotations
 
-import time
-
-from heavylift.errors import TooLarge, UnsupportedMedia
+from heavylift.errors import UnsupportedMedia
+from heavylift.media.avsource import (
+    AVSource,
+    check_duration,
+    measured,
+    open_av_source,
+)
 from heavylift.media.context import MediaContext, MediaResult
 from heavylift.media.ffmpeg import SideConsumer, run_ffmpeg
-from heavylift.media.isobmff import index_comes_first, is_iso_bmff
-from heavylift.media.probe import ProbeInfo, probe
 from heavylift.media.sink import OutputSink, Writable, write_json
 from heavylift.media.sniff import Sniffed
 from heavylift.media.stream import SourceStream
@@ -17,53 +19,39 @@ from heavylift.media.waveform import WaveformBuilder
 from heavylift.models import AudioMetadata, OutputEntry
 from heavylift.spec import AudioPreviewStep, MetadataStep, PipelineSpec, WaveformStep
 
-HEAD_BYTES = 64 * 1024
 PREVIEW_FORMATS = {  # step format -> (file name, content type, ffmpeg arguments)
     "mp3": ("preview.mp3", "audio/mpeg", ["-c:a", "libmp3lame", "-f", "mp3"]),
     "opus": ("preview.opus", "audio/ogg; codecs=opus", ["-c:a", "libopus", "-f", "ogg"]),
 }
 
 
-def source_input(stream: SourceStream, ctx: MediaContext) -> tuple[bool, str]:
-    """(read by URL?, the presigned URL). MP4/MOV/M4A with the index at the end need seeking."""
-    head = stream.peek(HEAD_BYTES)
-    return is_iso_bmff(head) and not index_comes_first(head), ctx.source_url()
-
-
-def check_duration(info: ProbeInfo, ctx: MediaContext) -> None:
-    if info.duration_s is not None and info.duration_s > ctx.max_duration_s:
-        raise TooLarge(f"{info.duration_s:.0f} s long, limit is {ctx.max_duration_s:.0f} s")
-
-
 def process_audio(
     stream: SourceStream, sniffed: Sniffed, spec: PipelineSpec, sink: OutputSink, ctx: MediaContext
 ) -> MediaResult:
-    by_url, url = source_input(stream, ctx)
-    info = probe(url, timeout_s=max(1.0, min(120.0, ctx.deadline - time.monotonic())))
-    return process_audio_stream(stream, info, by_url, url, spec, sink, ctx)
+    return process_audio_stream(stream, open_av_source(stream, sniffed, ctx), spec, sink, ctx)
 
 
 def process_audio_stream(
     stream: SourceStream,
-    info: ProbeInfo,
-    by_url: bool,
-    url: str,
+    source: AVSource,
     spec: PipelineSpec,
     sink: OutputSink,
     ctx: MediaContext,
 ) -> MediaResult:
-    if info.audio is None:
+    info = source.info
+    audio = info.audio
+    if audio is None:
         raise UnsupportedMedia("no audio stream")
     check_duration(info, ctx)
     preview = next((s for s in spec.audio if isinstance(s, AudioPreviewStep)), None)
     wave = next((s for s in spec.audio if isinstance(s, WaveformStep)), None)
     builder = (
-        WaveformBuilder(info.audio.sample_rate, wave.samples_per_pixel, wave.bits) if wave else None
+        WaveformBuilder(audio.sample_rate, wave.samples_per_pixel, wave.bits) if wave else None
     )
     side: dict[str, SideConsumer] = {"pcm": builder.consume} if builder else {}
 
     def args(pipes: dict[str, str]) -> list[str]:
-        argv = ["-i", url if by_url else "pipe:0"]
+        argv: list[str] = []
         if preview is not None:
             argv += [
                 "-map",
@@ -89,45 +77,42 @@ def process_audio_stream(
             ]
         return argv
 
-    feed = None if by_url else stream
     outputs: list[OutputEntry] = []
-    if preview is not None:
-        name, content_type, _ = PREVIEW_FORMATS[preview.format]
+    reached: float | None = None  # media time the run reached: the real duration
 
-        def produce(out: Writable) -> None:
-            run_ffmpeg(
-                args,
-                side=side,
-                feed=feed,
-                stdout=out,
-                deadline=ctx.deadline,
-                duration_s=info.duration_s,
-                on_progress=ctx.report_progress,
-            )
-
-        outputs.append(sink.write(name, content_type, produce))
-    elif builder is not None:
-        run_ffmpeg(
+    def run(out: Writable | None) -> None:
+        nonlocal reached
+        reached = run_ffmpeg(
             args,
+            source=source.input,
             side=side,
-            feed=feed,
+            feed=source.feed,
+            stdout=out,
             deadline=ctx.deadline,
             duration_s=info.duration_s,
+            max_duration_s=ctx.max_duration_s,
             on_progress=ctx.report_progress,
-        )
+        ).out_time_s
+
+    if preview is not None:
+        name, content_type, _ = PREVIEW_FORMATS[preview.format]
+        outputs.append(sink.write(name, content_type, run))
+    elif builder is not None:
+        run(None)
     if builder is not None:
         outputs.append(sink.write("waveform.json", "application/json", builder.write_json))
-    if not by_url:
+    if not source.by_location:
         stream.drain()
+    final = measured(info, reached, ctx.source_bytes)
     metadata = AudioMetadata(
         container=info.container.split(",")[0],
-        duration_s=info.duration_s,
-        codec=info.audio.codec,
-        sample_rate=info.audio.sample_rate,
-        channels=info.audio.channels,
-        bitrate_kbps=info.bitrate_kbps,
+        duration_s=final.duration_s,
+        codec=audio.codec,
+        sample_rate=audio.sample_rate,
+        channels=audio.channels,
+        bitrate_kbps=final.bitrate_kbps,
         bytes=ctx.source_bytes,
-        sha256=None if by_url else stream.sha256,
+        sha256=None if source.by_location else stream.sha256,
     )
     if any(isinstance(s, MetadataStep) for s in spec.audio):
         outputs.append(write_json(sink, "metadata.json", metadata))

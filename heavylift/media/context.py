@@ -10,13 +10,16 @@ from heavylift.models import MediaMetadata, OutputEntry
 
 @dataclass(frozen=True)
 class MediaContext:
-    """Limits, a deadline, progress reporting, and a way to read the source by URL."""
+    """Limits, a deadline, progress reporting, and a way to read the source where it lives."""
 
     max_pixels: int
     max_duration_s: float
+    max_image_decode_s: float  # an image decode running longer is stopped
     deadline: float  # time.monotonic() value past which ffmpeg is killed
     source_bytes: int
-    source_url: Callable[[], str]  # a presigned GET URL, for inputs that need seeking
+    # for inputs that need seeking: a presigned http(s) GET URL, or the absolute path of
+    # the spool file a URL source was downloaded to
+    source_url: Callable[[], str]
     report_progress: Callable[[float], None] = field(default=lambda fraction: None)
 
 

@@ -1,10 +1,12 @@
 """Run one ffmpeg child with every pipe served, a deadline, and typed failures.
 
-ffmpeg reads the source from stdin (fed from a ``SourceStream`` by a thread) or from a URL,
-writes its main output to stdout (copied by the caller's thread into a writable, so outputs
-stream too), and may write side outputs to extra pipes (each consumed by its own thread)
-and progress reports to another. A timer kills the child at the deadline. A decoder that
-hangs or crashes therefore costs one job, never the worker.
+ffmpeg reads the source from stdin (fed from a ``SourceStream`` by a thread) or from a URL
+or spool file, always as one :class:`~heavylift.media.ffmpeg_input.FFmpegInput` (the only
+way to name an input here), writes its main output to stdout (copied by the caller's thread
+into a writable, so outputs stream too), and may write side outputs to extra pipes (each
+consumed by its own thread) and progress reports to another. A timer kills the child at
+the deadline, and the progress reader kills it once the media runs past its length limit.
+A decoder that hangs or crashes therefore costs one job, never the worker.
 """
 
 from __future__ import annotations
@@ -15,12 +17,14 @@ import subprocess
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import IO
 
 import imageio_ffmpeg
 
-from heavylift.errors import CorruptMedia, JobTimeout, TransientError
+from heavylift.errors import CorruptMedia, JobTimeout, TooLarge, TransientError
+from heavylift.media.ffmpeg_input import FFmpegInput
 from heavylift.media.sink import Writable
 from heavylift.media.stream import SourceStream
 
@@ -39,18 +43,38 @@ class _Failures:
         self.side: BaseException | None = None
 
 
+@dataclass
+class Progress:
+    """What ffmpeg's progress reports said: how far the output got, and whether that
+    went past the length limit (the child is killed then)."""
+
+    out_time_s: float | None = None
+    too_long: bool = False
+
+
+@dataclass(frozen=True)
+class Finished:
+    report: str  # ffmpeg's stderr (its last lines)
+    out_time_s: float | None  # media time of the last output written: the real duration
+
+
 def run_ffmpeg(
     args_for: ArgsBuilder,
     *,
+    source: FFmpegInput,
+    input_options: Sequence[str] = (),
     side: dict[str, SideConsumer] | None = None,
     feed: SourceStream | None = None,
     stdout: Writable | None = None,
     deadline: float,
     duration_s: float | None = None,
+    max_duration_s: float | None = None,
     on_progress: Callable[[float], None] | None = None,
-) -> str:
-    """Run ffmpeg; return its stderr. ``args_for`` gets ``{"name": "pipe:N"}`` for each side
-    output and returns the arguments after the global options."""
+) -> Finished:
+    """Run ffmpeg on ``source`` (fed from ``feed`` when it reads stdin). ``args_for`` gets
+    ``{"name": "pipe:N"}`` for each side output and returns the output arguments."""
+    if (feed is not None) != source.reads_stdin:
+        raise ValueError("a source that reads stdin needs a feed, and only such a source")
     side = side or {}
     pipes = {name: os.pipe() for name in [*side, "progress"]}
     names = {name: f"pipe:{write}" for name, (_, write) in pipes.items()}
@@ -64,7 +88,8 @@ def run_ffmpeg(
         "-progress",
         names["progress"],
         "-nostats",
-        *args_for(names),
+        *source.args(*input_options),
+        *_outputs(args_for(names)),
     ]
     proc = subprocess.Popen(
         argv,
@@ -76,10 +101,19 @@ def run_ffmpeg(
     for _, write in pipes.values():
         os.close(write)
     failures = _Failures()
+    progress = Progress()
     stderr_lines: deque[str] = deque(maxlen=400)
     threads = [
         _thread(_collect_stderr, proc, stderr_lines),
-        _thread(_read_progress, pipes["progress"][0], duration_s, on_progress),
+        _thread(
+            _read_progress,
+            pipes["progress"][0],
+            progress,
+            proc,
+            duration_s,
+            max_duration_s,
+            on_progress,
+        ),
         *(
             _thread(_consume_side, pipes[name][0], consume, failures, proc)
             for name, consume in side.items()
@@ -102,9 +136,11 @@ def run_ffmpeg(
         watchdog.cancel()
         for thread in threads:
             thread.join()
-    report = "\n".join(stderr_lines)
+    report = source.redact("\n".join(stderr_lines))
     if timed_out.is_set():
         raise JobTimeout("processing exceeded its time limit; ffmpeg was stopped")
+    if progress.too_long:
+        raise TooLarge(f"longer than the {max_duration_s:.0f} s limit; ffmpeg was stopped")
     for failure in (failures.feed, failures.side):
         if failure is not None:
             raise failure
@@ -112,7 +148,14 @@ def run_ffmpeg(
         raise TransientError(f"ffmpeg was killed by signal {-returncode}")
     if returncode != 0:
         raise CorruptMedia(f"ffmpeg failed: {_tail(report)}")
-    return report
+    return Finished(report, progress.out_time_s)
+
+
+def _outputs(args: list[str]) -> list[str]:
+    """Output arguments only: every input is an ``FFmpegInput``, with its whitelists."""
+    if "-i" in args:
+        raise ValueError("ffmpeg inputs are built by heavylift.media.ffmpeg_input only")
+    return args
 
 
 def _thread(target: Callable[..., None], *args: object) -> threading.Thread:
@@ -153,13 +196,24 @@ def _consume_side(
 
 
 def _read_progress(
-    read_fd: int, duration_s: float | None, on_progress: Callable[[float], None] | None
+    read_fd: int,
+    progress: Progress,
+    proc: subprocess.Popen[bytes],
+    duration_s: float | None,
+    max_duration_s: float | None,
+    on_progress: Callable[[float], None] | None,
 ) -> None:
     with os.fdopen(read_fd, "rb") as pipe:
         for raw in pipe:
             key, _, value = raw.decode(errors="replace").strip().partition("=")
-            if key == "out_time_us" and on_progress and duration_s and value.isdigit():
-                on_progress(min(1.0, int(value) / 1e6 / duration_s))
+            if key != "out_time_us" or not value.isdigit():
+                continue
+            progress.out_time_s = int(value) / 1e6
+            if max_duration_s is not None and progress.out_time_s > max_duration_s:
+                progress.too_long = True
+                _kill(proc)
+            if on_progress and duration_s:
+                on_progress(min(1.0, progress.out_time_s / duration_s))
 
 
 def _collect_stderr(proc: subprocess.Popen[bytes], lines: deque[str]) -> None:

@@ -1,23 +1,29 @@
 """What a media file contains, read from ffmpeg's own description of its input.
 
-imageio-ffmpeg ships ffmpeg but no ffprobe, so ``ffmpeg -i <input>`` is run without outputs
-and its "Input #0 …" report on stderr is parsed. The parser is forgiving: fields ffmpeg
-cannot know (duration of some pipes, bitrate of others) come back as None.
+imageio-ffmpeg ships ffmpeg but no ffprobe, so ffmpeg is run on the input without outputs
+and its "Input #0 …" report on stderr is parsed. Inputs that stream are probed from the
+head the worker has already peeked (fed on stdin), so the object is not read a second
+time; only an input that needs seeking is probed where it lives. Fields ffmpeg cannot know
+from a head (the duration of an MP3 without a header, of Ogg) are estimated from the
+bitrate and the source size where possible, or come back as None.
 """
 
 from __future__ import annotations
 
 import re
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from heavylift.errors import CorruptMedia, StorageUnavailable
 from heavylift.media.ffmpeg import FFMPEG
+from heavylift.media.ffmpeg_input import FFmpegInput
 
+PROBE_BYTES = 2 * 1024 * 1024  # the head a streaming input is probed from
 INPUT = re.compile(r"^Input #0, ([^,]+(?:,[^,\s]+)*), from", re.M)
 DURATION = re.compile(r"Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?)")
 BITRATE = re.compile(r"Duration: .*?bitrate: (\d+) kb/s")
 STREAM = re.compile(r"^\s*Stream #0:\d+[^:]*: (Video|Audio): (.*)$", re.M)
+STREAM_KBPS = re.compile(r"\b(\d+) kb/s")
 SIZE = re.compile(r"\b(\d{2,5})x(\d{2,5})\b")
 FPS = re.compile(r"([\d.]+) fps")
 RATE = re.compile(r"(\d+) Hz")
@@ -53,13 +59,24 @@ class ProbeInfo:
     bitrate_kbps: int | None
     video: VideoStream | None
     audio: AudioStream | None
+    streams_kbps: int | None = None  # the streams' own bitrates, summed
+    duration_estimated: bool = False  # from size and bitrate: the header had none
 
 
-def probe(url_or_path: str, timeout_s: float = 60) -> ProbeInfo:
-    """Describe the input at ``url_or_path`` (a presigned URL reads only what it needs)."""
+def probe(
+    source: FFmpegInput,
+    *,
+    head: bytes | None = None,
+    source_bytes: int | None = None,
+    timeout_s: float = 60,
+) -> ProbeInfo:
+    """Describe ``source``: fed ``head`` on stdin, or read where it lives (a presigned URL
+    reads only what it needs). ``source_bytes`` lets a missing duration be estimated."""
     try:
         result = subprocess.run(
-            [FFMPEG, "-hide_banner", "-nostdin", "-i", url_or_path],
+            [FFMPEG, "-hide_banner", "-nostdin", *source.args()],
+            input=head if source.reads_stdin else None,
+            stdin=None if source.reads_stdin else subprocess.DEVNULL,
             capture_output=True,
             timeout=timeout_s,
             check=False,
@@ -69,7 +86,22 @@ def probe(url_or_path: str, timeout_s: float = 60) -> ProbeInfo:
     report = result.stderr.decode(errors="replace")
     if "Server returned 5" in report or "Connection refused" in report:
         raise StorageUnavailable(f"ffmpeg could not read the source: {_last_line(report)}")
-    return parse_report(report)
+    report = source.redact(report)
+    return completed(parse_report(report), source_bytes)
+
+
+def completed(info: ProbeInfo, source_bytes: int | None) -> ProbeInfo:
+    """Duration from size and bitrate, or bitrate from size and duration, where a head did
+    not say (what ffmpeg itself does for a file whose size it knows)."""
+    if not source_bytes:
+        return info
+    kbps = info.bitrate_kbps or info.streams_kbps
+    if info.duration_s is None and kbps:
+        duration = source_bytes * 8 / (kbps * 1000)
+        return replace(info, duration_s=duration, bitrate_kbps=kbps, duration_estimated=True)
+    if info.bitrate_kbps is None and info.duration_s:
+        return replace(info, bitrate_kbps=int(source_bytes * 8 / info.duration_s / 1000))
+    return info
 
 
 def parse_report(report: str) -> ProbeInfo:
@@ -90,7 +122,14 @@ def parse_report(report: str) -> ProbeInfo:
         bitrate_kbps=int(bitrate.group(1)) if bitrate else None,
         video=video,
         audio=audio,
+        streams_kbps=_streams_kbps(report),
     )
+
+
+def _streams_kbps(report: str) -> int | None:
+    """The streams' own bitrates, summed (through a pipe ffmpeg may give no overall one)."""
+    rates = [STREAM_KBPS.findall(description)[-1:] for _, description in STREAM.findall(report)]
+    return sum(int(rate) for found in rates for rate in found) or None
 
 
 def _video(description: str, report: str) -> VideoStream:

@@ -34,7 +34,9 @@ class WrongQueue(Exception):
 def process_image(
     stream: SourceStream, sniffed: Sniffed, spec: PipelineSpec, sink: OutputSink, ctx: MediaContext
 ) -> MediaResult:
-    decoded = decode_image(stream, spec.image_max_width or 1024, ctx.max_pixels)
+    decoded = decode_image(
+        stream, spec.image_max_width or 1024, ctx.max_pixels, max_decode_s=ctx.max_image_decode_s
+    )
     return MediaResult(run_steps(decoded, spec.image, sink), decoded.metadata)
 
 
@@ -52,7 +54,7 @@ def process_media(
     ctx: MediaContext,
     queue_kind: MediaKind,
 ) -> MediaResult:
-    sniffed = sniff(stream.peek(SNIFF_BYTES))
+    sniffed = sniff(stream.peek(SNIFF_BYTES), ctx.source_bytes or None)
     if sniffed is None:
         raise UnsupportedMedia("not an image, video or audio format Heavylift understands")
     if sniffed.kind is not queue_kind:

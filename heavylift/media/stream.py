@@ -1,7 +1,9 @@
 """A forward-only byte stream that can peek at its head and hashes what passes through.
 
-Sniffing needs the first bytes before the decoder sees them; the manifest needs the
-source's sha256 without a second read. Both happen here, in one pass, in constant memory.
+Sniffing and probing need the first bytes before the decoder sees them; the manifest needs
+the source's sha256 without a second read. Both happen here, in one pass. Peeked bytes are
+held in memory, so a peek is capped (``MAX_PEEK_BYTES``), and both peeking and reading the
+peeked bytes back cost time linear in their size, whatever the read sizes.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from typing import Protocol
 
 from heavylift.errors import TooLarge
 
+MAX_PEEK_BYTES = 4 * 1024 * 1024
+
 
 class RawReader(Protocol):
     def read(self, size: int = -1, /) -> bytes: ...
@@ -19,7 +23,8 @@ class RawReader(Protocol):
 class SourceStream:
     def __init__(self, raw: RawReader, max_bytes: int, chunk_bytes: int = 256 * 1024) -> None:
         self._raw = raw
-        self._head = b""
+        self._head = bytearray()  # peeked, not yet read; consumed from ``_head_at``
+        self._head_at = 0
         self._max_bytes = max_bytes
         self._chunk_bytes = chunk_bytes
         self._sha256 = hashlib.sha256()
@@ -27,19 +32,28 @@ class SourceStream:
         self.failure: Exception | None = None
 
     def peek(self, size: int) -> bytes:
-        """Up to ``size`` bytes from the current position, without consuming them."""
+        """Up to ``size`` (at most ``MAX_PEEK_BYTES``) bytes from the current position,
+        without consuming them."""
+        size = min(size, MAX_PEEK_BYTES)
+        if self._head_at:  # compact once, so the buffer never holds consumed bytes
+            del self._head[: self._head_at]
+            self._head_at = 0
         while len(self._head) < size:
             chunk = self._raw_read(size - len(self._head))
             if not chunk:
                 break
             self._head += chunk
-        return self._head[:size]
+        return bytes(self._head[:size])
 
     def read(self, size: int = -1) -> bytes:
         if size is None or size < 0:
             size = self._chunk_bytes
-        if self._head:
-            out, self._head = self._head[:size], self._head[size:]
+        if self._head_at < len(self._head):
+            out = bytes(self._head[self._head_at : self._head_at + size])
+            self._head_at += len(out)
+            if self._head_at == len(self._head):
+                self._head = bytearray()
+                self._head_at = 0
             return out
         return self._raw_read(size)
 

@@ -2,27 +2,27 @@
 thumbnails (in the job's format); ``metadata.json`` describes the source.
 
 The source streams into ffmpeg's stdin unless it is an MP4/MOV whose index (``moov``) comes
-after the media data; those are read through a presigned URL with range requests. Either
-way no worker holds the file: the preview is a fragmented MP4 written as it is produced
-(which also lets a browser start playing it before it has downloaded), spooled in bounded
-memory and uploaded in parts.
+after the media data; those are read where they live (see ``avsource``). Either way no
+worker holds the file: the preview is a fragmented MP4 written as it is produced (which
+also lets a browser start playing it before it has downloaded), spooled in bounded memory
+and uploaded in parts.
 """
 
 from __future__ import annotations
 
 import io
 import logging
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import IO
 
 from heavylift.errors import TooLarge, UnsupportedMedia
-from heavylift.media.audio import check_duration, process_audio_stream, source_input
+from heavylift.media.audio import process_audio_stream
+from heavylift.media.avsource import AVSource, check_duration, measured, open_av_source
 from heavylift.media.context import MediaContext, MediaResult
-from heavylift.media.ffmpeg import SideConsumer, run_ffmpeg
+from heavylift.media.ffmpeg import ArgsBuilder, SideConsumer, run_ffmpeg
 from heavylift.media.image import decode_image
-from heavylift.media.probe import ProbeInfo, VideoStream, probe
+from heavylift.media.probe import ProbeInfo, VideoStream
 from heavylift.media.sink import OutputSink, Writable, write_json
 from heavylift.media.sniff import Sniffed
 from heavylift.media.steps import thumbnail
@@ -52,74 +52,90 @@ class Bitrates:
 
 @dataclass(frozen=True)
 class _Source:
-    """Where ffmpeg reads the video from (the worker's stream, or a URL) and what it holds."""
+    """Where ffmpeg reads the video from, what the probe found, and its video stream."""
 
-    feed: SourceStream | None  # None: ffmpeg reads ``url`` itself
-    url: str
-    info: ProbeInfo
+    av: AVSource
     video: VideoStream
 
     @property
-    def input_args(self) -> list[str]:
-        return [
-            "-threads",
-            str(DECODER_THREADS),
-            "-i",
-            "pipe:0" if self.feed is not None else self.url,
-        ]
+    def info(self) -> ProbeInfo:
+        return self.av.info
+
+    def run(
+        self,
+        args_for: ArgsBuilder,
+        ctx: MediaContext,
+        *,
+        side: dict[str, SideConsumer],
+        stdout: Writable | None = None,
+        track_progress: bool = False,
+    ) -> float | None:
+        """One ffmpeg run over this source; returns the media time its outputs reached."""
+        finished = run_ffmpeg(
+            args_for,
+            source=self.av.input,
+            input_options=["-threads", str(DECODER_THREADS)],
+            feed=self.av.feed,
+            side=side,
+            stdout=stdout,
+            deadline=ctx.deadline,
+            duration_s=self.info.duration_s,
+            max_duration_s=ctx.max_duration_s,
+            on_progress=ctx.report_progress if track_progress else None,
+        )
+        return finished.out_time_s
 
 
 def process_video(
     stream: SourceStream, sniffed: Sniffed, spec: PipelineSpec, sink: OutputSink, ctx: MediaContext
 ) -> MediaResult:
-    by_url, url = source_input(stream, ctx)
-    info = probe(url, timeout_s=max(1.0, min(120.0, ctx.deadline - time.monotonic())))
+    av = open_av_source(stream, sniffed, ctx)
+    info = av.info
     if info.video is None:
         if info.audio is not None:  # an audio-only MP4/Matroska: treat it as the audio it is
-            return process_audio_stream(stream, info, by_url, url, spec, sink, ctx)
+            return process_audio_stream(stream, av, spec, sink, ctx)
         raise UnsupportedMedia("no video or audio stream")
     check_duration(info, ctx)
     video = info.video
     if video.width * video.height > ctx.max_pixels:
         raise TooLarge(f"{video.width}×{video.height} frames exceed {ctx.max_pixels} pixels")
-    source = _Source(None if by_url else stream, url, info, video)
+    source = _Source(av, video)
     poster = next((s for s in spec.video if isinstance(s, PosterStep)), None)
     preview = next((s for s in spec.video if isinstance(s, VideoPreviewStep)), None)
 
     outputs: list[OutputEntry] = []
     poster_jpeg = io.BytesIO()
+    reached = None  # media time a full encode reached: the real duration
     if preview is not None:
-        entry = _preview_within_source_size(source, preview, poster, poster_jpeg, sink, ctx)
+        entry, reached = _preview_within_source_size(
+            source, preview, poster, poster_jpeg, sink, ctx
+        )
         if entry is not None:
             outputs.append(entry)
     elif poster is not None:
-        run_ffmpeg(
-            lambda pipes: [
-                *source.input_args,
-                *_graph(None, poster, video),
-                *_poster_output(poster, pipes["poster"]),
-            ],
+        source.run(
+            lambda pipes: [*_graph(None, poster, video), *_poster_output(poster, pipes["poster"])],
+            ctx,
             side={"poster": _keep(poster_jpeg)},
-            feed=source.feed,
-            deadline=ctx.deadline,
         )
-    if source.feed is not None:
+    if not av.by_location:
         stream.drain()  # ffmpeg may stop before the end: hash every byte all the same
     if poster is not None:
         outputs.extend(_write_poster(poster_jpeg.getvalue(), poster, sink, ctx))
     width, height = video.display_size
+    final = measured(info, reached, ctx.source_bytes)
     metadata = VideoMetadata(
         container=sniffed.format,
-        duration_s=info.duration_s,
+        duration_s=final.duration_s,
         video_codec=video.codec,
         audio_codec=info.audio.codec if info.audio else None,
         width=width,
         height=height,
         rotation=video.rotation,
         fps=video.fps,
-        bitrate_kbps=info.bitrate_kbps,
+        bitrate_kbps=final.bitrate_kbps,
         bytes=ctx.source_bytes,
-        sha256=None if by_url else stream.sha256,
+        sha256=None if av.by_location else stream.sha256,
     )
     if any(isinstance(s, MetadataStep) for s in spec.video):
         outputs.append(write_json(sink, "metadata.json", metadata))
@@ -133,22 +149,23 @@ def _preview_within_source_size(
     poster_jpeg: io.BytesIO,
     sink: OutputSink,
     ctx: MediaContext,
-) -> OutputEntry | None:
+) -> tuple[OutputEntry | None, float | None]:
     """Encode once with a capped bitrate (and the poster on the side); in the rare case that
-    is still bigger than the source, encode again from the URL at a fixed, lower bitrate. A
-    source so small that even that is bigger gets no preview: the source is its own preview."""
+    is still bigger than the source, encode again from where the source lives, at a fixed,
+    lower bitrate. A source so small that even that is bigger gets no preview: the source
+    is its own preview. Also returns the media time the kept encode reached."""
     plan = plan_bitrates(step, ctx.source_bytes, source.info)
     try:
         return _write_preview(source, step, plan, poster, poster_jpeg, sink, ctx)
     except _PreviewTooLarge:
         log.info("preview larger than source; re-encoding at a fixed bitrate")
     strict = strict_bitrates(step, ctx.source_bytes, source.info)
-    by_url = replace(source, feed=None, url=ctx.source_url())
+    again = _Source(source.av.from_location(ctx), source.video)
     try:
-        return _write_preview(by_url, step, strict, None, io.BytesIO(), sink, ctx)
+        return _write_preview(again, step, strict, None, io.BytesIO(), sink, ctx)
     except _PreviewTooLarge:
         log.warning("no preview: even a minimal encode is bigger than the source")
-        return None
+        return None, None
 
 
 def plan_bitrates(step: VideoPreviewStep, source_bytes: int, info: ProbeInfo) -> Bitrates:
@@ -176,34 +193,29 @@ def _write_preview(
     poster_jpeg: io.BytesIO,
     sink: OutputSink,
     ctx: MediaContext,
-) -> OutputEntry:
+) -> tuple[OutputEntry, float | None]:
     width, height = preview_size(source.video, step.max_height)
     side: dict[str, SideConsumer] = {"poster": _keep(poster_jpeg)} if poster else {}
 
     def args(pipes: dict[str, str]) -> list[str]:
         poster_args = _poster_output(poster, pipes["poster"]) if poster else []
         return [
-            *source.input_args,
             *_graph(step, poster, source.video),
             *poster_args,
             *_preview_output(step, plan, source.info),
         ]
 
+    reached: float | None = None
+
     def produce(out: Writable) -> None:
+        nonlocal reached
         counted = _Counting(out)
-        run_ffmpeg(
-            args,
-            side=side,
-            feed=source.feed,
-            stdout=counted,
-            deadline=ctx.deadline,
-            duration_s=source.info.duration_s,
-            on_progress=ctx.report_progress,
-        )
+        reached = source.run(args, ctx, side=side, stdout=counted, track_progress=True)
         if counted.bytes > ctx.source_bytes:
             raise _PreviewTooLarge()
 
-    return sink.write("preview.mp4", "video/mp4", produce, width=width, height=height)
+    entry = sink.write("preview.mp4", "video/mp4", produce, width=width, height=height)
+    return entry, reached
 
 
 def preview_size(video: VideoStream, max_height: int) -> tuple[int, int]:
@@ -295,6 +307,7 @@ def _write_poster(
         SourceStream(io.BytesIO(jpeg), MAX_POSTER_BYTES),
         max(step.thumbnails.widths),
         ctx.max_pixels,
+        max_decode_s=ctx.max_image_decode_s,
     )
     poster = sink.write(
         "poster.jpg",

@@ -62,15 +62,17 @@ def context_for(
     *,
     max_pixels: int = 100_000_000,
     max_duration_s: float = 3600,
+    max_image_decode_s: float = 60,
     seconds: float = 120,
     progress: list[float] | None = None,
 ) -> MediaContext:
     return MediaContext(
         max_pixels=max_pixels,
         max_duration_s=max_duration_s,
+        max_image_decode_s=max_image_decode_s,
         deadline=time.monotonic() + seconds,
         source_bytes=path.stat().st_size,
-        source_url=lambda: str(path),
+        source_url=lambda: str(path.resolve()),
         report_progress=(progress.append if progress is not None else lambda f: None),
     )
 

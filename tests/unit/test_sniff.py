@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from heavylift.errors import CorruptMedia, TooLarge
-from heavylift.media.sniff import SNIFF_BYTES, ImageFormat, sniff_image
+from heavylift.media.sniff import SNIFF_BYTES, ImageFormat, sniff, sniff_image
 from heavylift.media.stream import SourceStream
 from heavylift.samples import photo_like
 from tests.conftest import PNGSUITE
@@ -48,8 +48,9 @@ def test_streaming_formats_are_jpeg_and_png_only() -> None:
 
 
 def ftyp(major: bytes, *compatible: bytes) -> bytes:
+    """An ftyp box and the header of the box after it (the sniffer walks both)."""
     body = b"ftyp" + major + b"\x00\x00\x00\x00" + b"".join(compatible)
-    return (len(body) + 4).to_bytes(4, "big") + body + b"\x00" * 16
+    return (len(body) + 4).to_bytes(4, "big") + body + b"\x00\x00\x00\x10meta" + b"\x00" * 8
 
 
 @pytest.mark.parametrize(
@@ -190,3 +191,114 @@ def test_stream_reads_a_file_from_disk(tmp_path: Path) -> None:
         assert stream.peek(4) == DATA[:4]
         stream.drain()
     assert stream.sha256 == hashlib.sha256(DATA).hexdigest()
+
+
+# --- structure, not magic numbers ----------------------------------------------------------
+
+
+def box(kind: bytes, body: bytes = b"", size: int | None = None) -> bytes:
+    return (size if size is not None else 8 + len(body)).to_bytes(4, "big") + kind + body
+
+
+def mp3_frame() -> bytes:
+    """One MPEG-1 layer III frame header (128 kb/s, 44.1 kHz) and its 417-byte frame."""
+    return (b"\xff\xfb\x90\x64" + b"\x00" * 413)[:417]
+
+
+def id3(size: int) -> bytes:
+    syncsafe = bytes((size >> shift) & 0x7F for shift in (21, 14, 7, 0))
+    return b"ID3\x04\x00\x00" + syncsafe + b"\x00" * size
+
+
+def ebml(doctype: bytes, segment: bool = True) -> bytes:
+    body = b"\x42\x82" + bytes([0x80 | len(doctype)]) + doctype
+    return (
+        b"\x1a\x45\xdf\xa3"
+        + bytes([0x80 | len(body)])
+        + body
+        + (b"\x18\x53\x80\x67\x01\xff\xff\xff\xff\xff\xff\xff" if segment else b"\x1f\x43\xb6\x75")
+    )
+
+
+def riff(form: bytes, *chunks: bytes) -> bytes:
+    body = form + b"".join(chunks)
+    return b"RIFF" + len(body).to_bytes(4, "little") + body
+
+
+def chunk(name: bytes, size: int) -> bytes:
+    return name + size.to_bytes(4, "little") + b"\x00" * size
+
+
+@pytest.mark.parametrize(
+    ("head", "total", "expected"),
+    [
+        (ftyp(b"isom", b"mp41")[:-16] + box(b"moov", b"\x00" * 8), None, ("video", "mp4")),
+        (ftyp(b"qt  ", b"qt  ")[:-16] + box(b"mdat"), None, ("video", "mov")),
+        (ftyp(b"M4A ", b"isom")[:-16] + box(b"free"), None, ("audio", "m4a")),
+        (box(b"wide") + box(b"mdat", size=1000), 1008, ("video", "mov")),  # QuickTime, no ftyp
+        (ebml(b"webm"), None, ("video", "webm")),
+        (ebml(b"matroska"), None, ("video", "matroska")),
+        (
+            riff(b"WAVE", chunk(b"LIST", 10), chunk(b"fmt ", 16), chunk(b"data", 4)),
+            None,
+            ("audio", "wav"),
+        ),
+        (riff(b"AVI ", b"LIST" + (4).to_bytes(4, "little") + b"hdrl"), None, ("video", "avi")),
+        (id3(20) + mp3_frame() * 2, None, ("audio", "mp3")),
+        (id3(100_000)[:1000], None, ("audio", "mp3")),  # the tag fills the head: mp3 on trust
+        (mp3_frame() * 3, None, ("audio", "mp3")),
+        (b"fLaC\x00\x00\x00\x22" + b"\x00" * 34, None, ("audio", "flac")),
+        (id3(10) + b"fLaC\x80\x00\x00\x22" + b"\x00" * 34, None, ("audio", "flac")),
+    ],
+)
+def test_valid_structures_sniff(head: bytes, total: int | None, expected: tuple[str, str]) -> None:
+    found = sniff(head, total)
+    assert found is not None and (found.kind.value, found.format) == expected
+
+
+@pytest.mark.parametrize(
+    ("head", "total"),
+    [
+        pytest.param(ftyp(b"isom")[:-16] + box(b"mdat", size=10_000), 5_000, id="box-past-the-end"),
+        pytest.param(ftyp(b"isom")[:-16] + box(b"mdat", size=4), None, id="box-size-4"),
+        pytest.param(ftyp(b"isom")[:-16] + box(b"<MPD"), None, id="unknown-box"),
+        pytest.param(b"\x3c\x21\x2d\x2dftypisom-->", None, id="ftyp-in-a-comment"),
+        pytest.param(b"\x00\x00\x00\x0cftypisom" + box(b"mdat"), None, id="ftyp-too-short"),
+        pytest.param(b"\x3c\x21\x2d\x2dfree-->", 500, id="free-in-a-comment"),
+        pytest.param(ebml(b"mka!"), None, id="ebml-other-doctype"),
+        pytest.param(ebml(b"webm", segment=False), None, id="ebml-no-segment"),
+        pytest.param(b"\x1a\x45\xdf\xa3\x00\x00", None, id="ebml-bad-vint"),
+        pytest.param(
+            riff(b"WAVE", chunk(b"data", 4), chunk(b"fmt ", 16)), None, id="wav-data-first"
+        ),
+        pytest.param(riff(b"AVI ", chunk(b"JUNK", 4)), None, id="avi-no-header"),
+        pytest.param(riff(b"WAVE", b"\x00\x01\x02\x03" + b"\x00" * 8), None, id="riff-unprintable"),
+        pytest.param(
+            b"ID3\x04\x00\x00\x00\x00\x00\x80" + b"\x00" * 40, None, id="id3-not-syncsafe"
+        ),
+        pytest.param(id3(1000)[:200], 100, id="id3-past-the-end"),
+        pytest.param(b"OggS\x01\x02" + b"\x00" * 40, None, id="ogg-version-1"),
+        pytest.param(b"fLaC\x04\x00\x00\x22" + b"\x00" * 34, None, id="flac-no-streaminfo"),
+        pytest.param(b"\x89PNG\r\n\x1a\n<svg>...</svg>", None, id="png-no-ihdr"),
+        pytest.param(b"RIFF\x10\x00\x00\x00WEBP<svg" + b"\x00" * 8, None, id="webp-no-vp8"),
+        pytest.param(b"II*\x00\x04\x00\x00\x00" + b"\x00" * 8, None, id="tiff-ifd-in-header"),
+    ],
+)
+def test_broken_structures_are_corrupt(head: bytes, total: int | None) -> None:
+    with pytest.raises(CorruptMedia):
+        sniff(head, total)
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        pytest.param(id3(20) + b"<MPD>" + b"\x00" * 600, id="id3-then-xml"),
+        pytest.param(b"\xff\xfb\x90\x64" + b"\x01" * 600, id="one-frame-header-then-junk"),
+        pytest.param(box(b"free", size=100_000)[:64] + b"<MPD>", id="quicktime-without-media"),
+        pytest.param(ftyp(b"jp2 ")[:-16] + box(b"free"), id="jpeg-2000"),
+        pytest.param(b"#EXTM3U\n#EXT-X-TARGETDURATION:2\n", id="hls"),
+        pytest.param(b"ffconcat version 1.0\nfile a.mp4\n", id="ffconcat"),
+    ],
+)
+def test_non_media_is_none(head: bytes) -> None:
+    assert sniff(head) is None

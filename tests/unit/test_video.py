@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -150,11 +149,24 @@ def test_an_oversize_first_encode_is_redone_smaller(
     assert len(calls) == 2  # the second, strict plan was used
 
 
-def test_a_source_smaller_than_any_preview_gets_none(tmp_path: Path) -> None:
+def test_a_source_smaller_than_any_preview_gets_none(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The source is its own preview; the job still succeeds with poster and metadata."""
+    from heavylift.media import video
+
+    class Oversized(video._Counting):  # every encode counts as far bigger than the source
+        @property
+        def bytes(self) -> int:
+            return 10**12
+
+        @bytes.setter
+        def bytes(self, value: int) -> None:
+            pass
+
+    monkeypatch.setattr(video, "_Counting", Oversized)
     source = write_video(tmp_path, "mp4", seconds=1)
     sink = MemorySink()
-    context = replace(context_for(source), source_bytes=2_000)  # pretend it was tiny
-    process_media(stream_for(source), SPEC, sink, context, MediaKind.VIDEO)
+    process_media(stream_for(source), SPEC, sink, context_for(source), MediaKind.VIDEO)
     assert "preview.mp4" not in sink.files
     assert {"poster.jpg", "thumb-256.webp", "metadata.json"} <= set(sink.files)
