@@ -24,7 +24,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
 from functions.api_models import JobAccepted, JobLinks, JobRequest, S3SourceIn
-from functions.dashboard import dashboard_app
+from functions.dashboard.app import dashboard_app
 from functions.metrics_export import render
 from functions.openapi import openapi_document
 from functions.problems import broker_down, problem

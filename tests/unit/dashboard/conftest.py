@@ -18,7 +18,7 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 from starlette.testclient import TestClient
 
-from functions.dashboard import dashboard_app
+from functions.dashboard.app import dashboard_app
 from functions.http import app as api_app
 from heavylift.jobstore import JobStore
 from tests.unit.dashboard.helpers import HTTPS, PASSWORD, login

@@ -12,7 +12,7 @@ from dramatiq.brokers.redis import RedisBroker
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from functions.dashboard import dashboard_app
+from functions.dashboard.app import dashboard_app
 from tests.unit.dashboard.conftest import OpenBrowser
 from tests.unit.dashboard.helpers import LAYOUT, PASSWORD, csrf_of, login, try_login
 from tests.unit.dlq.helpers import kill_job

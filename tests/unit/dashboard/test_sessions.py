@@ -15,7 +15,7 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 from starlette.testclient import TestClient
 
-from functions.dashboard import dashboard_app
+from functions.dashboard.app import dashboard_app
 from heavylift.config import get_settings
 from tests.unit.dashboard.conftest import OpenBrowser
 from tests.unit.dashboard.helpers import COOKIE, LAYOUT, PASSWORD, csrf_of, login, try_login
