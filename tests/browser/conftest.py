@@ -25,7 +25,7 @@ from infra.devstack import LocalStack
 from infra.provision import aws_client
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page
+    from playwright.sync_api import Browser, Locator, Page
 
 CHROMIUM = Path(os.environ.get("BROWSER_TESTS_CHROMIUM", "/usr/bin/chromium"))
 VIEWPORT = {"width": 1280, "height": 800}
@@ -180,3 +180,16 @@ def wait_for_job(
                 return body
         time.sleep(0.1)
     raise AssertionError(f"job {job_id}: condition not reached in {timeout}s; last {body}")
+
+
+def dead_letter_row(page: Page, stack: LocalStack, job_id: str) -> Locator:
+    """The dead-letter page's row of ``job_id``, reloading until it shows (the letter is
+    written right after the job's record)."""
+    letter = page.locator("tr[data-letter-id]", has_text=job_id)
+    page.goto(f"{stack.api_url}/dashboard/dead-letters")
+    for _ in range(50):
+        if letter.count():
+            break
+        page.wait_for_timeout(200)
+        page.reload()
+    return letter

@@ -20,7 +20,7 @@ from heavylift.samples import write_sample
 from infra.devstack import SOURCES_BUCKET, LocalStack
 from infra.provision import aws_client
 
-from .conftest import OVERVIEW, log_in, screenshot, wait_for_job
+from .conftest import OVERVIEW, dead_letter_row, log_in, screenshot, wait_for_job
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -114,13 +114,7 @@ def test_replaying_a_fixed_dead_letter_from_its_button(
     failed = wait_for_job(api, job_id, lambda job: job["state"] in ("failed", "dead"), 60)
     assert failed["state"] == "failed" and failed["error"]["code"] == "not_found", failed
 
-    letter = page.locator("tr[data-letter-id]", has_text=job_id)
-    page.goto(f"{stack.api_url}/dashboard/dead-letters")
-    for _ in range(50):  # the letter is written right after the job's record
-        if letter.count():
-            break
-        page.wait_for_timeout(200)
-        page.reload()
+    letter = dead_letter_row(page, stack, job_id)
     expect(letter).to_have_count(1)
     expect(letter).to_contain_text("not_found")
     screenshot(page, "dead-letters")

@@ -22,7 +22,7 @@ from heavylift.config import Settings
 from heavylift.login_throttle import address_key
 from infra.devstack import SOURCES_BUCKET, LocalStack
 
-from .conftest import OVERVIEW, VIEWPORT, log_in, submit_login, wait_for_job
+from .conftest import OVERVIEW, VIEWPORT, dead_letter_row, log_in, submit_login, wait_for_job
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -127,13 +127,7 @@ def test_markup_in_a_key_and_its_error_shows_as_text_everywhere(
     page.goto(f"{stack.api_url}/dashboard/jobs/{job_id}")
     assert_inert("job")
 
-    letter = page.locator("tr[data-letter-id]", has_text=job_id)
-    page.goto(f"{stack.api_url}/dashboard/dead-letters")
-    for _ in range(50):  # the letter is written right after the job's record
-        if letter.count():
-            break
-        page.wait_for_timeout(200)
-        page.reload()
+    letter = dead_letter_row(page, stack, job_id)
     expect(letter).to_have_count(1)
     page.wait_for_timeout(2500)  # one poll: the table body is replaced from a fresh page
     assert_inert("dead letters", shows_key=False)  # it shows the job, not its key

@@ -43,6 +43,23 @@ def api(stack: LocalStack) -> Iterator[httpx.Client]:
         yield client
 
 
+def url_source_stack(state_dir: Path, site_port: int) -> LocalStack:
+    """A stack whose workers may fetch URL sources from a test site on loopback.
+
+    Loopback is refused by the SSRF rules; this deployment exempts exactly that address and
+    the site's port, the way an operator would allow an internal image host."""
+    return LocalStack(
+        state_dir,
+        worker_processes=1,
+        worker_threads=2,
+        extra_env={
+            "HEAVYLIFT_URL_SCHEMES": "http,https",
+            "HEAVYLIFT_URL_PORTS": f"443,{site_port}",
+            "HEAVYLIFT_URL_ALLOWED_NETWORKS": "127.0.0.1/32",
+        },
+    ).start()
+
+
 def wait_for_job(api: httpx.Client, job_id: str, timeout: float = 60) -> JobRecord:
     """Poll ``GET /v1/jobs/{id}`` until the job is final."""
     deadline = time.monotonic() + timeout

@@ -22,7 +22,6 @@ import pytest
 from heavylift.config import Settings
 from heavylift.models import JobRecord, JobState
 from heavylift.samples import write_video
-from infra.devstack import LocalStack
 from tests.crafted_media import (
     DISGUISES,
     KINDS,
@@ -35,7 +34,7 @@ from tests.crafted_media import (
     png_bomb,
     svg_disguised,
 )
-from tests.integration.conftest import upload, wait_for_job
+from tests.integration.conftest import upload, url_source_stack, wait_for_job
 
 pytestmark = pytest.mark.integration
 
@@ -146,18 +145,8 @@ def site() -> Iterator[Site]:
 
 @pytest.fixture(scope="module")
 def url_api(tmp_path_factory: pytest.TempPathFactory, site: Site) -> Iterator[httpx.Client]:
-    # Loopback is refused by the SSRF rules; this deployment exempts exactly the site's
-    # address and port (not the trap's), as an operator would allow an internal host.
-    stack = LocalStack(
-        tmp_path_factory.mktemp("crafted-urls"),
-        worker_processes=1,
-        worker_threads=2,
-        extra_env={
-            "HEAVYLIFT_URL_SCHEMES": "http,https",
-            "HEAVYLIFT_URL_PORTS": f"443,{site.port}",
-            "HEAVYLIFT_URL_ALLOWED_NETWORKS": "127.0.0.1/32",
-        },
-    ).start()
+    # Only the site's port is exempt, not the trap's: the trap stays out of reach.
+    stack = url_source_stack(tmp_path_factory.mktemp("crafted-urls"), site.port)
     try:
         with httpx.Client(base_url=stack.api_url, headers=stack.auth_headers, timeout=10) as api:
             yield api

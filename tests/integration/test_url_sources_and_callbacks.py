@@ -20,6 +20,7 @@ from heavylift.models import JobRecord, JobState
 from heavylift.samples import write_sample
 from infra.devstack import LocalStack
 from infra.processes import free_port
+from tests.integration.conftest import url_source_stack
 
 pytestmark = pytest.mark.integration
 
@@ -72,19 +73,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory, site: Site) -> Iterator[LocalStack]:
-    # The local "internet" lives on loopback, which the SSRF rules refuse; this deployment
-    # exempts exactly that one address and port, the way an operator would allow an
-    # internal image host.
-    stack = LocalStack(
-        tmp_path_factory.mktemp("webhooks"),
-        worker_processes=1,
-        worker_threads=2,
-        extra_env={
-            "HEAVYLIFT_URL_SCHEMES": "http,https",
-            "HEAVYLIFT_URL_PORTS": f"443,{site.port}",
-            "HEAVYLIFT_URL_ALLOWED_NETWORKS": "127.0.0.1/32",
-        },
-    ).start()
+    # The local "internet" lives on loopback; the stack exempts exactly the site.
+    stack = url_source_stack(tmp_path_factory.mktemp("webhooks"), site.port)
     yield stack
     stack.stop()
 
