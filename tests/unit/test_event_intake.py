@@ -28,24 +28,21 @@ DEEP = 100_000
 
 
 @pytest.fixture
-def events(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, redis_url: str, redis_client: redis.Redis
-) -> Iterator[TestClient]:
-    """The API, with an uploads prefix, posting as MinIO would (an event key)."""
-    monkeypatch.setenv("HEAVYLIFT_UPLOADS_PREFIX", "incoming/")
-    monkeypatch.setenv("HEAVYLIFT_MAX_EVENT_RECORDS", "5")
-    with producer_on(monkeypatch, tmp_path, redis_url), TestClient(app, headers=EVENTS) as api:
-        yield api
-
-
-@pytest.fixture
 def lambda_producer(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, redis_url: str, redis_client: redis.Redis
 ) -> Iterator[None]:
+    """Producers with an uploads prefix and at most 5 records per event."""
     monkeypatch.setenv("HEAVYLIFT_UPLOADS_PREFIX", "incoming/")
     monkeypatch.setenv("HEAVYLIFT_MAX_EVENT_RECORDS", "5")
     with producer_on(monkeypatch, tmp_path, redis_url):
         yield
+
+
+@pytest.fixture
+def events(lambda_producer: None) -> Iterator[TestClient]:
+    """The API under the same rules, posting as MinIO would (an event key)."""
+    with TestClient(app, headers=EVENTS) as api:
+        yield api
 
 
 def records(count: int, bucket: str = BUCKET) -> dict[str, Any]:
