@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test bench chaos screenshots setup system-deps clean
+.PHONY: demo test lint bench chaos screenshots setup system-deps clean
 
 # Debian's redis-server, and Chromium for the browser tests; nothing else outside the venv is
 # needed (libvips and ffmpeg come from the pyvips-binary and imageio-ffmpeg wheels).
@@ -35,7 +35,15 @@ setup: system-deps $(STAMP)
 demo: setup
 	$(BIN)/heavylift demo $(if $(DEMO_EXIT),--exit,)
 
-test: setup
+# What CI holds the code to before a single test runs: lint, formatting, types (code and
+# tests) and the layers (the import contracts in pyproject.toml).
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+test: setup lint
 	$(BIN)/pytest
 
 bench: setup

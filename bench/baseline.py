@@ -120,7 +120,9 @@ class Baseline:
             job.get(timeout=120)
 
     def pids(self) -> dict[str, int]:
-        return {f"baseline-{i}": proc.pid for i, proc in enumerate(self.pool._pool)}  # noqa: SLF001
+        # multiprocessing.Pool names its processes nowhere public
+        processes = self.pool._pool  # type: ignore[attr-defined]  # noqa: SLF001
+        return {f"baseline-{i}": proc.pid for i, proc in enumerate(processes)}
 
     def run(self, paths: list[Path]) -> BaselineResult:
         """Wall-clock time for the pool to make every derivative of ``paths``."""

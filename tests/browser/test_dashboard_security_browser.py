@@ -25,7 +25,7 @@ from infra.devstack import SOURCES_BUCKET, LocalStack
 from .conftest import OVERVIEW, VIEWPORT, dead_letter_row, log_in, submit_login, wait_for_job
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page
+    from playwright.sync_api import Browser, Dialog, Page
 
 pytestmark = pytest.mark.browser
 
@@ -101,7 +101,12 @@ def test_markup_in_a_key_and_its_error_shows_as_text_everywhere(
     page = logged_in
     dialogs: list[str] = []
     refused: list[str] = []  # what the CSP would have had to block, had markup got in
-    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+
+    def on_dialog(dialog: Dialog) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", on_dialog)
     page.on("console", lambda m: refused.append(m.text) if "Refused" in m.text else None)
 
     key = f"xss-{uuid.uuid4().hex[:8]}-{IMG}{SCRIPT}.jpg"

@@ -18,6 +18,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
+from schemathesis.core.result import Ok
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from infra.devstack import LocalStack
@@ -40,6 +41,7 @@ def operations(fuzz_stack: LocalStack) -> dict[str, Any]:
     schema = schemathesis.openapi.from_url(f"{fuzz_stack.api_url}/openapi.json")
     found = {}
     for result in schema.get_all_operations():
+        assert isinstance(result, Ok), result
         operation = result.ok()
         found[f"{operation.method.upper()} {operation.path}"] = operation
     return found

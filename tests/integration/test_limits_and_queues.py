@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -30,10 +31,10 @@ def wait_final(store: JobStore, job_id: str, timeout: float = 60) -> JobRecord:
     raise AssertionError(f"{job_id} not final: {store.get(job_id)}")
 
 
-def stack_for(tmp_path: Path, **kwargs: object) -> Iterator[tuple[LocalStack, Settings, JobStore]]:
+def stack_for(tmp_path: Path, **kwargs: Any) -> Iterator[tuple[LocalStack, Settings, JobStore]]:
     stack = LocalStack(
         tmp_path / "stack", worker_processes=1, worker_threads=1, api=False, **kwargs
-    ).start()  # type: ignore[arg-type]
+    ).start()
     try:
         settings = stack.settings()
         yield (

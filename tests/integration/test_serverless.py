@@ -120,7 +120,7 @@ def test_http_function_handles_an_api_gateway_event(
 def test_s3_function_handles_a_notification(
     lambda_env: None, s3: Any, tmp_path: Path, api: httpx.Client
 ) -> None:
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]  (from lambda_env)
+    settings = Settings(_env_file=None)  # from lambda_env
     handler = load_handler(CONFIG["functions"]["s3Upload"]["handler"])
     path = write_sample(tmp_path / "lambda.jpg", 900, 600, seed=21)
     # An allowed source bucket without notifications: only this invocation creates the job.

@@ -15,7 +15,7 @@ import redis
 from heavylift.config import Settings
 from heavylift.jobs import default_spec, s3_job_id
 from heavylift.jobstore import JobStore
-from heavylift.models import JobState
+from heavylift.models import JobState, S3Location
 from heavylift.samples import write_sample
 from infra.devstack import LocalStack
 from infra.processes import pid_alive
@@ -65,7 +65,9 @@ def test_a_killed_worker_is_replaced_and_new_uploads_complete(
     job_id = upload_file(s3, settings, path, "after-crash.jpg").job_id
     store = JobStore(redis.Redis.from_url(small_stack.redis_url), "heavylift", 3600)
     assert wait_for_state(store, job_id) is JobState.SUCCEEDED
-    assert job_id == s3_job_id(store.get(job_id).source, default_spec(settings))  # type: ignore[union-attr]
+    record = store.get(job_id)
+    assert record is not None and isinstance(record.source, S3Location)
+    assert job_id == s3_job_id(record.source, default_spec(settings))
 
 
 def test_a_malformed_message_is_dead_lettered_without_retries(small_stack: LocalStack) -> None:
@@ -87,7 +89,7 @@ def test_a_malformed_message_is_dead_lettered_without_retries(small_stack: Local
         time.sleep(0.1)
     assert client.zcard("heavylift:image.XQ") == 1
     raw = client.hget("heavylift:image.XQ.msgs", message.options["redis_message_id"])
-    assert raw is not None
+    assert isinstance(raw, bytes)
     dead = dramatiq.Message.decode(raw)
     assert dead.message_id == message.message_id
     assert dead.options.get("retries", 0) == 0  # failed on its first delivery, never retried

@@ -13,7 +13,7 @@ import pytest
 import pyvips
 
 from heavylift.config import Settings
-from heavylift.models import JobState
+from heavylift.models import JobState, S3Location
 from heavylift.samples import write_sample
 from infra.devstack import LocalStack
 from tests.integration.conftest import read_manifest, upload, wait_for_job
@@ -97,6 +97,7 @@ def test_duplicate_s3_event_is_the_same_job(
     job_id = upload(s3, settings, path, "dup/my photo+1.jpg")
     first = wait_for_job(api, job_id)
     assert first.state is JobState.SUCCEEDED
+    assert isinstance(first.source, S3Location)
     assert first.source.key == "dup/my photo+1.jpg"  # quote_plus'd in the event, decoded here
     head = s3.head_object(Bucket=settings.uploads_bucket, Key="dup/my photo+1.jpg")
     redelivery = {

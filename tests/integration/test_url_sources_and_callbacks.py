@@ -16,7 +16,7 @@ import httpx
 import pytest
 from standardwebhooks import Webhook
 
-from heavylift.models import JobRecord, JobState
+from heavylift.models import ImageMetadata, JobRecord, JobState
 from heavylift.samples import write_sample
 from infra.devstack import LocalStack
 from infra.processes import free_port
@@ -110,7 +110,8 @@ def test_a_url_source_is_fetched_and_processed(api: httpx.Client, site: Site) ->
     assert record.state is JobState.SUCCEEDED, record.error
     keys = {entry.key for entry in record.outputs}
     assert {f"{job_id}/thumb-200.jpg", f"{job_id}/metadata.json", f"{job_id}/manifest.json"} == keys
-    assert record.media is not None and (record.media.width, record.media.height) == (1200, 800)
+    assert isinstance(record.media, ImageMetadata)
+    assert (record.media.width, record.media.height) == (1200, 800)
 
 
 def test_a_url_source_redirecting_to_the_metadata_service_is_refused(

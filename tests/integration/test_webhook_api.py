@@ -11,7 +11,7 @@ import pytest
 
 from heavylift.config import Settings
 from heavylift.jobstore import JobStore, connect
-from heavylift.models import JobState
+from heavylift.models import JobState, S3Location
 from heavylift.samples import write_sample
 from infra.devstack import LocalStack
 from infra.provision import ensure_bucket
@@ -132,4 +132,5 @@ def test_minio_style_event_over_http_creates_a_job(
     assert response.status_code == 202
     [job_id] = response.json()["jobs"]
     record = wait_for_job(api, job_id)
-    assert record.state is JobState.SUCCEEDED and record.source.key == "minio/shot 1.png"
+    assert record.state is JobState.SUCCEEDED and isinstance(record.source, S3Location)
+    assert record.source.key == "minio/shot 1.png"

@@ -20,6 +20,12 @@ VERSION_ID = "096fKKXTRTtl3on89fVO.nfljtsv6qko"
 ETAG = "d41d8cd98f00b204e9800998ecf8427e"
 
 
+def text(raw: object) -> str:
+    """A Redis reply as text (the clients here answer bytes; redis-py types replies loosely)."""
+    assert isinstance(raw, bytes | str), raw
+    return raw.decode() if isinstance(raw, bytes) else raw
+
+
 @pytest.fixture(autouse=True)
 def _no_heavylift_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """A developer's exported HEAVYLIFT_* variables must not change what a unit test sees."""
@@ -31,7 +37,7 @@ def _no_heavylift_env(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def full_redis(redis_client: redis.Redis) -> Iterator[redis.Redis]:
     """The test redis-server at its memory limit: with noeviction it refuses every write."""
-    original = redis_client.config_get("maxmemory")["maxmemory"]
+    original = str(redis_client.config_get("maxmemory")["maxmemory"])
     redis_client.config_set("maxmemory", 1)
     try:
         yield redis_client

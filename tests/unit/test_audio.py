@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import math
 from array import array
@@ -98,6 +99,6 @@ def test_waveform_builder_windows_and_scaling() -> None:
     for start in range(0, 1000, 256):
         window = samples[start : start + 256]
         expected += [min(window) >> 8, max(window) >> 8]
-    out: list[bytes] = []
-    builder.write_json(type("W", (), {"write": lambda self, b: out.append(b) or len(b)})())
-    assert json.loads(b"".join(out))["data"] == expected
+    out = io.BytesIO()
+    builder.write_json(out)
+    assert json.loads(out.getvalue())["data"] == expected

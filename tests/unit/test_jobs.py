@@ -27,7 +27,7 @@ from heavylift.models import (
     S3Location,
 )
 from heavylift.spec import PipelineSpec
-from tests.unit.conftest import ENVELOPES, notification, s3_record
+from tests.unit.conftest import ENVELOPES, notification, s3_record, text
 
 SPEC = PipelineSpec.default((256, 1024), 80)
 TTL = 3600
@@ -149,7 +149,7 @@ def test_webhook_job_id() -> None:
 def waiting(store: JobStore, queue: str = "image") -> list[str]:
     """Message ids on Dramatiq's list for ``queue``, each with its body in the queue's hash."""
     client = store.client
-    ids = [raw.decode() for raw in client.lrange(f"{store.namespace}:{queue}", 0, -1)]
+    ids = [text(raw) for raw in client.lrange(f"{store.namespace}:{queue}", 0, -1)]
     assert all(client.hexists(f"{store.namespace}:{queue}.msgs", i) for i in ids)
     return ids
 

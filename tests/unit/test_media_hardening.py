@@ -28,6 +28,7 @@ from heavylift.media.image import decode_image
 from heavylift.media.process import process_media
 from heavylift.media.sniff import SNIFF_BYTES, ImageFormat, Sniffed, sniff
 from heavylift.media.stream import SourceStream
+from heavylift.models import AudioMetadata, VideoMetadata
 from heavylift.samples import (
     AUDIO_FORMATS,
     VIDEO_CONTAINERS,
@@ -305,6 +306,7 @@ def test_a_streaming_input_is_probed_from_the_bytes_already_read(
         source, media_kind = write_audio(tmp_path, fmt, seconds=2), MediaKind.AUDIO
     ctx = replace(context_for(source), source_url=no_url)
     result = process_media(stream_for(source), PipelineSpec(), MemorySink(), ctx, media_kind)
+    assert isinstance(result.metadata, VideoMetadata | AudioMetadata)
     duration = result.metadata.duration_s
     assert duration is not None and abs(duration - 2) < 0.25
 

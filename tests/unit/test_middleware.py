@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import dramatiq
@@ -55,7 +56,18 @@ def run_worker(broker: dramatiq.Broker, until: Callable[[], bool], timeout: floa
     assert until(), "condition not reached in time"
 
 
-def declare(broker: dramatiq.Broker, behaviour: Callable[[int], None]) -> dramatiq.Actor[Any, Any]:
+@dataclass
+class Declared:
+    """A test actor and the calls it received (their 1-based numbers)."""
+
+    actor: dramatiq.Actor[Any, Any]
+    calls: list[int]
+
+    def send(self, *args: Any) -> dramatiq.Message[Any]:
+        return self.actor.send(*args)
+
+
+def declare(broker: dramatiq.Broker, behaviour: Callable[[int], None]) -> Declared:
     calls: list[int] = []
 
     def flaky(job: dict[str, Any]) -> None:
@@ -63,14 +75,12 @@ def declare(broker: dramatiq.Broker, behaviour: Callable[[int], None]) -> dramat
         behaviour(len(calls))
 
     actor = dramatiq.actor(
-        flaky,
         broker=broker,
         actor_name="flaky",
         queue_name="tests",
         throws=(PermanentError,),
-    )
-    actor.calls = calls  # type: ignore[attr-defined]
-    return actor
+    )(flaky)
+    return Declared(actor, calls)
 
 
 def dead_letters(client: redis.Redis) -> int:

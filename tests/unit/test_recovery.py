@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import random
 import time
+from typing import cast
 
 import pytest
 import redis
@@ -16,6 +17,7 @@ from heavylift.errors import BrokerUnavailable
 from heavylift.jobstore import JobStore, connect
 from heavylift.recovery import heartbeat, reap_dead_workers, requeue_worker
 from heavylift.retry_schedule import backoff_ms, promote_due, schedule_retry
+from tests.unit.conftest import text
 
 LAYOUT = Layout("heavylift")
 IMAGE = LAYOUT.queue("image")
@@ -40,7 +42,7 @@ def fetched(client: redis.Redis, worker: str, redis_id: str, queue: str = "image
 
 
 def waiting(client: redis.Redis, queue: str = "image") -> list[str]:
-    return [raw.decode() for raw in client.lrange(LAYOUT.queue(queue).waiting, 0, -1)]
+    return [text(raw) for raw in client.lrange(LAYOUT.queue(queue).waiting, 0, -1)]
 
 
 def test_backoff_grows_exponentially_within_jitter_and_caps() -> None:
@@ -58,11 +60,13 @@ def test_a_retry_replaces_the_failed_delivery_atomically(redis_client: redis.Red
     )
     assert not redis_client.sismember(IMAGE.acks("w1"), "r1")
     assert not redis_client.hexists(IMAGE.messages, "r1")
-    [(retry_id, due)] = redis_client.zrange(LAYOUT.scheduled, 0, -1, withscores=True)
-    assert due > time.time() * 1000 + 55_000
-    body = json.loads(redis_client.hget(LAYOUT.scheduled_messages, retry_id))
+    scheduled = redis_client.zrange(LAYOUT.scheduled, 0, -1, withscores=True)
+    [(raw_id, due)] = cast("list[tuple[bytes, float]]", scheduled)
+    retry_id = text(raw_id)
+    assert float(due) > time.time() * 1000 + 55_000
+    body = json.loads(text(redis_client.hget(LAYOUT.scheduled_messages, retry_id)))
     assert body["options"]["retries"] == 1
-    assert body["options"]["redis_message_id"] == retry_id.decode() != "r1"
+    assert body["options"]["redis_message_id"] == retry_id != "r1"
     assert "traceback" not in body["options"] and body["args"] == message["args"]
 
 
@@ -88,7 +92,7 @@ def test_only_due_retries_are_promoted_each_to_its_own_queue(redis_client: redis
     assert promote_due(redis_client, LAYOUT) == 2
     [image_retry] = waiting(redis_client)
     [audio_retry] = waiting(redis_client, "audio")
-    assert json.loads(redis_client.hget(IMAGE.messages, image_retry))["message_id"] == "m-r1"
+    assert json.loads(text(redis_client.hget(IMAGE.messages, image_retry)))["message_id"] == "m-r1"
     assert redis_client.hexists(LAYOUT.queue("audio").messages, audio_retry)
     assert redis_client.zcard(LAYOUT.scheduled) == 1  # the one due in a minute waits
     assert promote_due(redis_client, LAYOUT) == 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-import httpx
+import httpx2  # what starlette.testclient answers with
 from starlette.testclient import TestClient
 
 from heavylift.broker_layout import Layout
@@ -42,7 +42,7 @@ def try_login(
     next_url: str = "",
     token: str | None = None,
     **headers: str,
-) -> httpx.Response:
+) -> httpx2.Response:
     """Post the login form (with the token of a fresh login page unless ``token`` is given)."""
     if token is None:
         token = csrf_of(client.get("/dashboard/login").text)

@@ -48,7 +48,7 @@ def test_every_action_refuses_without_the_sessions_token(
     for token in wrong_tokens(browser):
         data = form if token is None else {**form, "csrf_token": token}
         assert admin.post(f"/dashboard{path}", data=data).status_code == 403, token
-        headers = {"X-CSRF-Token": (token or "").encode(), "Accept": b"application/json"}
+        headers = {b"X-CSRF-Token": (token or "").encode(), b"Accept": b"application/json"}
         fetched = admin.post(f"/dashboard{path}", data=form, headers=headers)
         assert fetched.status_code == 403, token
     assert redis_client.zcard(LAYOUT.queue("image").dead) == 1  # neither replayed nor purged

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 
-import httpx
+import httpx2
 import pytest
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
@@ -32,7 +32,7 @@ def clock(app: Starlette) -> Clock:
     return frozen
 
 
-def retry_after(response: httpx.Response) -> int:
+def retry_after(response: httpx2.Response) -> int:
     assert response.status_code == 429, (response.status_code, response.text[:300])
     value = response.headers["retry-after"]
     assert value.isdigit(), value  # integer seconds, as RFC 9110 wants
