@@ -7,13 +7,13 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo test lint bench chaos screenshots setup system-deps clean
 
-# Debian's redis-server, and Chromium for the browser tests; nothing else outside the venv is
-# needed (libvips and ffmpeg come from the pyvips-binary and imageio-ffmpeg wheels).
+# Debian's redis-server: nothing else outside the venv is needed to run Heavylift (libvips and
+# ffmpeg come from the pyvips-binary and imageio-ffmpeg wheels). Chromium is for the browser
+# tests only (browser-deps, which make test adds).
 system-deps:
 	@command -v redis-server >/dev/null 2>&1 || { \
 	  echo "installing redis-server (Debian package)"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq redis-server >/dev/null; }
-	@$(MAKE) --no-print-directory browser-deps
 
 # Debian's chromium for the browser tests (tests/browser): Playwright drives it through
 # executable_path, so `playwright install` (and its download) is never needed.
@@ -43,14 +43,14 @@ lint: setup
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: setup lint
+test: setup browser-deps lint
 	$(BIN)/pytest
 
 bench: setup
 	$(BIN)/python -m bench
 
 # The README's dashboard screenshots, taken by the browser tests.
-screenshots: setup
+screenshots: setup browser-deps
 	SCREENSHOTS_DIR=docs/screenshots $(BIN)/pytest -q -m browser
 
 # 1,000 jobs while workers are SIGKILLed, Redis restarts and S3 goes away (bench/chaos.py).
