@@ -18,10 +18,10 @@ from dramatiq.middleware import (
 )
 
 from actors.middleware import DeliveryLimit, Housekeeping, RetryLater
-from heavylift.broker_layout import Layout
 from heavylift.config import Settings
-from heavylift.jobstore import JobStore, connect
-from heavylift.metrics import MetricsRecorder
+from heavylift.state.counters import MetricsRecorder
+from heavylift.state.keys import Layout
+from heavylift.state.store import JobStore, connect
 
 
 def build_broker(settings: Settings, worker_id: str | None = None) -> RedisBroker:

@@ -1,4 +1,4 @@
-"""The producers' side of the queue: implements ``heavylift.jobs.Dispatcher`` with Dramatiq."""
+"""The queue's sending side: ``heavylift.jobs.submission.Dispatcher`` with Dramatiq."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ import uuid
 
 import dramatiq
 
-from actors.queues import CALLBACK_ACTOR, CALLBACK_QUEUE, QUEUE_ACTORS
 from heavylift.errors import BrokerUnavailable
-from heavylift.jobs import Envelope
-from heavylift.jobstore import REDIS_DOWN
-from heavylift.models import JobMessage
+from heavylift.jobs.models import JobMessage
+from heavylift.jobs.submission import Envelope
+from heavylift.queue.names import CALLBACK_ACTOR, CALLBACK_QUEUE, QUEUE_ACTORS
+from heavylift.state.store import REDIS_DOWN
 
 
 class DramatiqDispatcher:

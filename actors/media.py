@@ -1,4 +1,4 @@
-"""The media actors, one per queue: message in, ``heavylift.runner.run_job`` call, typed
+"""The media actors, one per queue: message in, ``heavylift.jobs.runner.run_job`` call, typed
 failure out. Separate queues let a backlog of hour-long videos leave thumbnails alone."""
 
 from __future__ import annotations
@@ -12,15 +12,15 @@ from pydantic import ValidationError
 
 from actors.dispatch import DramatiqDispatcher
 from actors.middleware import DELIVERY_OPTION
-from actors.queues import QUEUE_ACTORS
 from heavylift.config import get_settings
 from heavylift.errors import InvalidMessage, PermanentError
-from heavylift.jobstore import JobStore, connect
-from heavylift.metrics import MetricsRecorder
-from heavylift.models import JobMessage
-from heavylift.runner import WorkerContext, run_job
-from heavylift.spec import MediaKind
-from heavylift.storage import s3_client
+from heavylift.jobs.models import JobMessage
+from heavylift.jobs.runner import WorkerContext, run_job
+from heavylift.jobs.spec import MediaKind
+from heavylift.queue.names import QUEUE_ACTORS
+from heavylift.state.counters import MetricsRecorder
+from heavylift.state.store import JobStore, connect
+from heavylift.storage.s3 import s3_client
 
 settings = get_settings()
 

@@ -2,13 +2,13 @@
 
 * :class:`RetryLater` replaces Dramatiq's ``Retries``: typed errors decide (permanent →
   dead letters at once; transient → a bounded number of retries with jittered exponential
-  backoff), and a retry is parked in Redis atomically (``heavylift.retry_schedule``), never
+  backoff), and a retry is parked in Redis atomically (``heavylift.queue.retries``), never
   in a worker's memory, never acked away when Redis is briefly gone.
 * :class:`DeliveryLimit` counts deliveries that died with their process and dead-letters a
-  message that killed ``max_deliveries`` workers (``heavylift.deliveries``).
+  message that killed ``max_deliveries`` workers (``heavylift.queue.deliveries``).
 * :class:`Housekeeping` is a thread per worker process: heartbeat, promote due retries,
-  requeue the in-flight messages of workers that went silent (``heavylift.recovery``), and
-  once a minute drop expired jobs from the job index (``heavylift.job_index``).
+  requeue the in-flight messages of workers that went silent (``heavylift.queue.recovery``), and
+  once a minute drop expired jobs from the job index (``heavylift.state.index``).
 """
 
 from __future__ import annotations
@@ -24,16 +24,16 @@ from dramatiq.middleware import Middleware, SkipMessage
 from pydantic import ValidationError
 
 from actors.dispatch import DramatiqDispatcher
-from heavylift.broker_layout import Layout
-from heavylift.deliveries import finish_delivery, start_delivery
 from heavylift.errors import HeavyliftError
-from heavylift.job_index import prune_expired
-from heavylift.jobstore import REDIS_DOWN, JobStore
-from heavylift.metrics import MetricsRecorder
-from heavylift.models import JobMessage
-from heavylift.outcomes import record_poison_message
-from heavylift.recovery import heartbeat, reap_dead_workers
-from heavylift.retry_schedule import backoff_ms, promote_due, schedule_retry
+from heavylift.jobs.lifecycle import record_poison_message
+from heavylift.jobs.models import JobMessage
+from heavylift.queue.deliveries import finish_delivery, start_delivery
+from heavylift.queue.recovery import heartbeat, reap_dead_workers
+from heavylift.queue.retries import backoff_ms, promote_due, schedule_retry
+from heavylift.state.counters import MetricsRecorder
+from heavylift.state.index import prune_expired
+from heavylift.state.keys import Layout
+from heavylift.state.store import REDIS_DOWN, JobStore
 
 log = logging.getLogger(__name__)
 

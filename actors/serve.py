@@ -1,7 +1,7 @@
 """One worker process: the media actors (plus any ``--import``-ed actor modules) served by
 a Dramatiq ``Worker`` until SIGTERM or SIGINT, then a graceful stop.
 
-``heavylift worker`` runs several of these under its supervisor (``infra.supervisor``),
+``heavylift worker`` runs several of these under its supervisor (``actors.supervisor``),
 which names each one with ``HEAVYLIFT_WORKER_ID`` so that it can hand a dead child's
 in-flight jobs to the others at once. Run alone: ``python -m actors.serve --threads 2``.
 """
@@ -46,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(settings.log_format, settings.log_level)
     worker_id = os.environ.get(WORKER_ID_ENV) or str(uuid.uuid4())
     broker = install_broker(settings, worker_id)
-    for module in ("actors.media", "actors.callbacks"):  # bind to the broker installed above
+    # bind to the broker installed above
+    for module in ("actors.media", "actors.callback_delivery"):
         importlib.import_module(module)
     for module in args.modules:
         importlib.import_module(module)

@@ -31,7 +31,7 @@ from bench import chaos_report
 from bench.chaos_inputs import enable_versioning, make_sources, plan_jobs, upload_sources
 from bench.chaos_load import ChaosMonkey, Submitter
 from bench.report import console
-from heavylift.broker_layout import Layout
+from heavylift.state.keys import Layout
 from infra.devstack import LocalStack
 from infra.provision import aws_client
 

@@ -28,7 +28,7 @@ class Source:
 def make_sources(
     directory: Path, images: int = 24, audio: int = 4, corrupt: int = 3, size: str = "640x480"
 ) -> list[Source]:
-    from heavylift.samples import write_audio
+    from infra.samples import write_audio
 
     width, height = (int(v) for v in size.lower().split("x"))
     sources = [

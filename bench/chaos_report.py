@@ -18,8 +18,8 @@ import redis
 from rich.table import Table
 
 from bench.chaos_load import Submission
-from heavylift.broker_layout import DEAD_LETTER_SUFFIX, Layout
-from heavylift.models import JobRecord, JobState
+from heavylift.jobs.models import JobRecord, JobState
+from heavylift.state.keys import DEAD_LETTER_SUFFIX, Layout
 
 MANIFEST = "manifest.json"
 

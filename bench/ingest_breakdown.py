@@ -1,7 +1,7 @@
 """Where ``POST /v1/jobs`` spends its time, from a cProfile of the real API under load.
 
 ``create_job`` (``functions/http.py``) reads, authenticates, parses and validates the
-request, builds the job message, calls ``heavylift.jobs.submit`` and shapes the response.
+request, builds the job message, calls ``heavylift.jobs.submission.submit`` and shapes the response.
 ``submit`` picks the queue, drafts the ``JobRecord``, encodes the Dramatiq message
 (``DramatiqDispatcher.envelope``) and writes both in one Redis round trip
 (``JobStore.create_enqueued``: a single EVALSHA that checks the backlog, SETs the record and
@@ -22,8 +22,8 @@ Function = tuple[str, str]  # (the end of its file's path, its name)
 Key = tuple[str, int, str]  # pstats' (file, line, name)
 
 CREATE_JOB: Function = ("functions/http.py", "create_job")
-SUBMIT: Function = ("heavylift/jobs.py", "submit")
-CREATE_ENQUEUED: Function = ("heavylift/jobstore.py", "create_enqueued")
+SUBMIT: Function = ("heavylift/jobs/submission.py", "submit")
+CREATE_ENQUEUED: Function = ("heavylift/state/store.py", "create_enqueued")
 PYDANTIC_INIT: Function = ("pydantic/main.py", "__init__")
 ROUND_TRIP: Function = ("redis/connection.py", "send_packed_command")
 # Where redis-py blocks: the send (which wakes redis-server) and the wait for its answer.
@@ -55,13 +55,13 @@ SUBMISSION = (
         "queue_for + queue keys",
         SUBMIT,
         (
-            ("heavylift/jobs.py", "queue_for"),
-            ("heavylift/broker_layout.py", "queue"),
-            ("heavylift/broker_layout.py", "waiting"),
-            ("heavylift/broker_layout.py", "messages"),
+            ("heavylift/jobs/submission.py", "queue_for"),
+            ("heavylift/state/keys.py", "queue"),
+            ("heavylift/state/keys.py", "waiting"),
+            ("heavylift/state/keys.py", "messages"),
         ),
     ),
-    Piece("JobRecord draft", SUBMIT, (PYDANTIC_INIT, ("heavylift/models.py", "utcnow"))),
+    Piece("JobRecord draft", SUBMIT, (PYDANTIC_INIT, ("heavylift/jobs/models.py", "utcnow"))),
     Piece("envelope (DramatiqDispatcher.envelope)", SUBMIT, (("actors/dispatch.py", "envelope"),)),
     ENQUEUE,
     Piece("log line 'job submitted'", SUBMIT, (("logging/__init__.py", "info"),)),

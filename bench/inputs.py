@@ -10,7 +10,7 @@ FIRST_SEED = 1000
 
 
 def _write(args: tuple[str, int, int, int]) -> str:
-    from heavylift.samples import write_sample  # imports pyvips in the helper process only
+    from infra.samples import write_sample  # imports pyvips in the helper process only
 
     path, width, height, seed = args
     return str(write_sample(Path(path), width, height, seed=seed))

@@ -2,7 +2,7 @@
 
 One run starts its own redis-server (production config: AOF, noeviction) on a free port,
 seeds 1,000 job records with their index entries in one namespace and 100,000 in another,
-then times the same filtered page through ``heavylift.job_index.list_jobs`` at both sizes,
+then times the same filtered page through ``heavylift.state.index.list_jobs`` at both sizes,
 alternating call by call so that load from elsewhere on the machine hits both alike; it
 prints both medians and their ratio. Target: the 100,000-job page within 2x of the
 1,000-job page. Seeding writes raw JSON through pipelines (a copy of one real record per
@@ -30,10 +30,10 @@ from typing import Any
 import redis
 
 from bench.joblist_page import time_pages
-from heavylift import job_index
-from heavylift.job_index import JobFilter, JobPage, list_jobs
-from heavylift.models import JobOrigin, JobRecord, JobState, S3Location
-from heavylift.spec import MediaKind, PipelineSpec
+from heavylift.jobs.models import JobOrigin, JobRecord, JobState, S3Location
+from heavylift.jobs.spec import MediaKind, PipelineSpec
+from heavylift.state import index as job_index
+from heavylift.state.index import JobFilter, JobPage, list_jobs
 from infra.processes import Service, free_port
 from infra.redis_service import REDIS_CONF, answers_ping, redis_server_binary
 

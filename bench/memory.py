@@ -1,7 +1,7 @@
 """Worker memory: peak RSS while one job runs, measured from outside the worker.
 
 One :class:`~infra.devstack.LocalStack` with **1 worker process × 1 thread**, so one job at
-a time. Each input is uploaded with ``heavylift.client.upload_file`` (the S3 event creates
+a time. Each input is uploaded with ``heavylift.cli.api_client.upload_file`` (the S3 event creates
 the job, as for users); the job record is polled from Redis until it is final; meanwhile
 :class:`bench.rss.RssSampler` samples ``/proc`` every 20 ms: the Dramatiq worker child
 (the Python process running the job, exact peak from the kernel's ``VmHWM``) and that
@@ -23,11 +23,11 @@ from typing import Any
 
 from bench import rss
 from bench.memory_inputs import MemoryInput, make_jpeg, make_videos, make_warm_video
-from heavylift.client import upload_file
+from heavylift.cli.api_client import upload_file
 from heavylift.config import Settings
-from heavylift.jobstore import JobStore
-from heavylift.models import JobRecord, JobState
-from heavylift.storage import s3_client
+from heavylift.jobs.models import JobRecord, JobState
+from heavylift.state.store import JobStore
+from heavylift.storage.s3 import s3_client
 from infra.devstack import LocalStack
 
 MB = 1_000_000  # RSS is reported in MB (10^6 bytes); sizes of inputs in MiB/GiB

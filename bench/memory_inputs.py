@@ -121,7 +121,7 @@ def make_warm_video(directory: Path) -> MemoryInput:
 
 
 def make_jpeg(directory: Path, width: int, height: int) -> MemoryInput:
-    """A photo-like baseline JPEG (Q=88) from ``heavylift.samples.write_sample``, written in a
+    """A photo-like baseline JPEG (Q=88) from ``infra.samples.write_sample``, written in a
     helper process so the benchmark process never starts libvips."""
     started = time.monotonic()
     (path,) = make_inputs(directory, 1, width, height, prefix=f"photo-{width}x{height}")

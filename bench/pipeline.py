@@ -2,7 +2,7 @@
 
 A :class:`~infra.devstack.LocalStack` (redis-server, moto S3+SQS, event bridge, API,
 Dramatiq workers) on free ports. Files are uploaded with boto3 from a small thread pool
-(``heavylift.client.upload_file``, which also predicts each job id), and the job records are
+(``heavylift.cli.api_client.upload_file``, which also predicts each job id), and the job records are
 polled straight from Redis. The clock runs from the first upload starting to the last job's
 ``finished_at``, which the worker writes after ``manifest.json`` is stored; every manifest's
 presence is confirmed afterwards.
@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from bench import cpu
-from heavylift.client import Upload, upload_file
+from heavylift.cli.api_client import Upload, upload_file
 from heavylift.config import Settings
-from heavylift.models import JobRecord, JobState
-from heavylift.storage import s3_client
+from heavylift.jobs.models import JobRecord, JobState
+from heavylift.storage.s3 import s3_client
 from infra.devstack import LocalStack
 
 POLL_S = 0.05

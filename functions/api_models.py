@@ -10,8 +10,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
-from heavylift.models import JobState, UrlSource
-from heavylift.spec import OutputOptions
+from heavylift.jobs.models import JobState, UrlSource
+from heavylift.jobs.spec import OutputOptions
 
 
 class S3SourceIn(BaseModel):

@@ -3,7 +3,7 @@
 Runs under uvicorn locally or on Lambda through Mangum (``handler``). Every handler is
 thin: read a capped body, authenticate, validate, call the core, shape the response. The
 API faces the internet, so it is closed by default: every route but ``/healthz`` and
-``/openapi.json`` needs a credential with the right scope (``heavylift.credentials``), a
+``/openapi.json`` needs a credential with the right scope (``heavylift.net.credentials``), a
 job is visible only to the client that made it, and errors say what the client did wrong,
 never where inside Heavylift something failed. ``/metrics`` needs its own token here;
 ``metrics_app`` serves it without one, for an internal listener.
@@ -29,7 +29,6 @@ from functions.metrics_export import render
 from functions.openapi import openapi_document
 from functions.problems import broker_down, problem
 from functions.producer import Producer, get_producer
-from heavylift.credentials import Principal, Scope, check_bearer
 from heavylift.errors import (
     BrokerUnavailable,
     BucketNotAllowed,
@@ -39,14 +38,15 @@ from heavylift.errors import (
     QueueFull,
     TooManyRecords,
 )
-from heavylift.events import object_created_events
-from heavylift.jobs import queue_for, webhook_job_id
-from heavylift.jobstore import REDIS_DOWN
-from heavylift.models import JobMessage, JobOrigin, S3Location, UrlSource
-from heavylift.safe_http import UrlPolicy, UrlRefused, check_url
-from heavylift.source_rules import check_source_bucket, check_upload
-from heavylift.spec import spec_for
-from heavylift.webhooks import Unauthorized
+from heavylift.jobs.models import JobMessage, JobOrigin, S3Location, UrlSource
+from heavylift.jobs.source_rules import check_source_bucket, check_upload
+from heavylift.jobs.spec import spec_for
+from heavylift.jobs.submission import queue_for, webhook_job_id
+from heavylift.jobs.upload_events import object_created_events
+from heavylift.net.credentials import Principal, Scope, check_bearer
+from heavylift.net.safe_http import UrlPolicy, UrlRefused, check_url
+from heavylift.net.signatures import Unauthorized
+from heavylift.state.store import REDIS_DOWN
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
 """``GET /metrics``: Heavylift's shared counters and live queue gauges in Prometheus' text
-format (prometheus_client renders; ``heavylift.metrics`` knows what the numbers mean)."""
+format (prometheus_client renders; ``heavylift.state.counters`` knows what the numbers mean)."""
 
 from __future__ import annotations
 
@@ -15,15 +15,15 @@ from prometheus_client.core import (
     Metric,
 )
 
-from heavylift.broker_layout import Layout
 from heavylift.config import Settings
-from heavylift.metrics import (
+from heavylift.state.counters import (
     DURATION_BUCKETS,
     PREFIX,
     parse_field,
     read_counters,
     read_gauges,
 )
+from heavylift.state.keys import Layout
 
 QUEUES = ("image", "video", "audio", "callbacks")
 COUNTERS = {

@@ -10,7 +10,7 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from functions.api_models import EventsAccepted, Health, JobAccepted, JobRequest, Problem
 from heavylift.config import Settings, get_settings
-from heavylift.models import JobRecord
+from heavylift.jobs.models import JobRecord
 
 REF = "#/components/schemas/{model}"
 SECURITY: list[dict[str, list[str]]] = [{"bearerAuth": []}, {"webhookSignature": []}]

@@ -10,15 +10,15 @@ from functools import lru_cache
 from actors.broker import build_broker
 from actors.dispatch import DramatiqDispatcher
 from heavylift.config import Settings, get_settings
-from heavylift.credentials import Authenticator
-from heavylift.events import ObjectCreated
-from heavylift.jobs import Submission, default_spec, s3_job_id, submit
-from heavylift.jobstore import JobStore, connect
+from heavylift.jobs.models import JobMessage, JobOrigin
+from heavylift.jobs.source_rules import check_upload
+from heavylift.jobs.spec import PipelineSpec
+from heavylift.jobs.submission import Submission, default_spec, s3_job_id, submit
+from heavylift.jobs.upload_events import ObjectCreated
 from heavylift.logs import configure_logging
-from heavylift.models import JobMessage, JobOrigin
-from heavylift.source_rules import check_upload
-from heavylift.spec import PipelineSpec
-from heavylift.url_policy import UrlPolicy
+from heavylift.net.credentials import Authenticator
+from heavylift.net.url_policy import UrlPolicy
+from heavylift.state.store import JobStore, connect
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from functions.producer import get_producer
 from heavylift.errors import BucketNotAllowed, InvalidEvent, KeyNotAllowed, TooManyRecords
-from heavylift.events import object_created_events
+from heavylift.jobs.upload_events import object_created_events
 
 log = logging.getLogger(__name__)
 

@@ -1,3 +1,3 @@
-from heavylift.cli import main
+from heavylift.cli.app import main
 
 main()

@@ -6,11 +6,11 @@ import os
 import shutil
 from pathlib import Path
 
+from heavylift.cli.console import console, results_table
+from heavylift.cli.uploading import upload_and_follow
 from heavylift.config import DEV_ENV_FILE, Settings
-from heavylift.console import console, results_table
-from heavylift.samples import demo_samples, write_audio, write_video
-from heavylift.uploading import upload_and_follow
 from infra.devstack import REPO_DIR, LocalStack, run_until_stopped
+from infra.samples import demo_samples, write_audio, write_video
 
 CORPUS_SAMPLES = (
     "exif-orientation/Landscape_6.jpg",

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from heavylift.config import Settings
-from heavylift.webhooks import WebhookSecret
+from heavylift.net.signatures import WebhookSecret
 from infra.outage_proxy import OutageProxy
 from infra.processes import Service, free_port, pid_alive
 from infra.provision import aws_client, ensure_bucket, provision
@@ -184,7 +184,7 @@ class LocalStack:
                 self._add(
                     Service(
                         "bridge",
-                        [sys.executable, "-m", "infra.event_bridge"],
+                        [sys.executable, "-m", "infra.sqs_poller"],
                         self.child_env(),
                         self.log_dir,
                         cwd=REPO_DIR,

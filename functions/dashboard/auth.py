@@ -3,9 +3,9 @@
 No password configured means nobody can log in (the dashboard replays and purges jobs, so
 it must never be open by accident). The login form itself carries a CSRF token, so another
 site cannot log a browser into an account of its choosing. Tries are throttled per client
-address and user name (``heavylift.login_throttle``): a try that comes too early gets a 429
+address and user name (``heavylift.state.login_throttle``): a try that comes too early gets a 429
 with ``Retry-After`` and its password is never looked at. A login starts a new server-side
-session (``heavylift.sessions``); logout deletes it.
+session (``heavylift.state.sessions``); logout deletes it.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Dead letters: list with filters, one letter's detail, replay or purge.
 
-Every action goes through ``heavylift.dlq`` (``select_dead_letters`` then ``replay`` or
-``purge``), the same functions as ``heavylift dlq``, so the dashboard cannot act on letters
-differently from the CLI: same atomic moves, same "empty selector never means all" rule.
+Every action goes through ``heavylift.queue.dead_letters`` (``select_dead_letters`` then
+``replay`` or ``purge``), the same functions as ``heavylift dlq``, so the dashboard cannot act
+on letters differently from the CLI: same atomic moves, same "empty selector never means all" rule.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from functions.dashboard.web import (
     wants_json,
 )
 from functions.producer import get_producer
-from heavylift import dlq
-from heavylift.broker_layout import Layout
+from heavylift.queue import dead_letters as dlq
+from heavylift.state.keys import Layout
 
 FILTER_PARAMS = ("queue", "actor", "error", "since", "job")
 MAX_LISTED = 500  # rows rendered; actions on "all matching" are not limited by this

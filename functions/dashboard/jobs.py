@@ -1,4 +1,4 @@
-"""The job list (filters and pages over ``heavylift.job_index``) and one job's page.
+"""The job list (filters and pages over ``heavylift.state.index``) and one job's page.
 
 The list never reads more records than a page shows, whatever the number of jobs: filters
 and cursors go straight to ``list_jobs``. Output links are presigned S3 GETs valid an hour,
@@ -21,10 +21,10 @@ from functions.dashboard.web import age_s, api, json_response, page, parse_time,
 from functions.producer import get_producer
 from heavylift.config import Settings
 from heavylift.errors import HeavyliftError
-from heavylift.job_index import JobFilter, JobPage, list_jobs, media_type_of
-from heavylift.models import JobRecord, JobState, S3Location
-from heavylift.spec import MediaKind
-from heavylift.storage import presigned_get_url, s3_client
+from heavylift.jobs.models import JobRecord, JobState, S3Location
+from heavylift.jobs.spec import MediaKind
+from heavylift.state.index import JobFilter, JobPage, list_jobs, media_type_of
+from heavylift.storage.s3 import presigned_get_url, s3_client
 
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200

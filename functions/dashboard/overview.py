@@ -2,7 +2,7 @@
 
 Everything is read from the broker's own keys on each request (the same reads as
 ``/metrics``), so the page is right after any restart; the charts come from
-``heavylift.history``. Polled every 2 s, so every read here is a handful of round trips.
+``heavylift.state.history``. Polled every 2 s, so every read here is a handful of round trips.
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from starlette.responses import Response
 from functions.dashboard.web import api, json_response, page, render
 from functions.metrics_export import QUEUES
 from functions.producer import get_producer
-from heavylift import history
-from heavylift.broker_layout import Layout
-from heavylift.metrics import read_gauges
-from heavylift.recovery import now_ms
+from heavylift.queue.recovery import now_ms
+from heavylift.state import history
+from heavylift.state.counters import read_gauges
+from heavylift.state.keys import Layout
 
 # Above this many scheduled retries the overview shows their total only (decoding each
 # message to find its queue would make a 2 s poll expensive exactly when things go wrong).

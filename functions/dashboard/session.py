@@ -1,7 +1,7 @@
 """The dashboard's session: a signed cookie naming a session kept in Redis.
 
 The cookie (Starlette's ``SessionMiddleware``, signed) carries the session id once logged in
-(``heavylift.sessions`` holds the user and CSRF token), and before that only the login
+(``heavylift.state.sessions`` holds the user and CSRF token), and before that only the login
 form's CSRF token and flash messages, so anonymous visitors never create Redis keys. Every
 request that needs a login asks Redis whether its session still exists: logging out, an
 expired key or an operator's ``DEL`` ends it for every copy of the cookie.
@@ -19,10 +19,10 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from functions.producer import get_producer
-from heavylift.broker_layout import Layout
 from heavylift.config import get_settings
-from heavylift.login_throttle import LoginThrottle
-from heavylift.sessions import Session, SessionStore
+from heavylift.state.keys import Layout
+from heavylift.state.login_throttle import LoginThrottle
+from heavylift.state.sessions import Session, SessionStore
 
 SESSION_COOKIE = "heavylift_dashboard"
 SESSION_MAX_AGE_S = 12 * 3600  # of the cookie and of the Redis key: a login lasts 12 h

@@ -4,6 +4,8 @@ the waveform is computed from; ``metadata.json`` describes the source."""
 from __future__ import annotations
 
 from heavylift.errors import UnsupportedMedia
+from heavylift.jobs.models import AudioMetadata, OutputEntry
+from heavylift.jobs.spec import AudioPreviewStep, MetadataStep, PipelineSpec, WaveformStep
 from heavylift.media.avsource import (
     AVSource,
     check_duration,
@@ -16,8 +18,6 @@ from heavylift.media.sink import OutputSink, Writable, write_json
 from heavylift.media.sniff import Sniffed
 from heavylift.media.stream import SourceStream
 from heavylift.media.waveform import WaveformBuilder
-from heavylift.models import AudioMetadata, OutputEntry
-from heavylift.spec import AudioPreviewStep, MetadataStep, PipelineSpec, WaveformStep
 
 PREVIEW_FORMATS = {  # step format -> (file name, content type, ffmpeg arguments)
     "mp3": ("preview.mp3", "audio/mpeg", ["-c:a", "libmp3lame", "-f", "mp3"]),

@@ -12,7 +12,7 @@ import struct
 from enum import StrEnum
 
 from heavylift.errors import CorruptMedia
-from heavylift.spec import MediaKind
+from heavylift.jobs.spec import MediaKind
 
 
 class Container(StrEnum):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from heavylift.models import MediaMetadata, OutputEntry
+from heavylift.jobs.models import MediaMetadata, OutputEntry
 
 
 @dataclass(frozen=True)

@@ -23,10 +23,10 @@ from typing import Any
 import pyvips
 
 from heavylift.errors import CorruptMedia, JobTimeout, TooLarge, UnsupportedMedia
+from heavylift.jobs.models import ImageMetadata
 from heavylift.media.redact import redact
 from heavylift.media.sniff import SNIFF_BYTES, ImageFormat, sniff_image
 from heavylift.media.stream import SourceStream
-from heavylift.models import ImageMetadata
 
 MAX_ASPECT = 4  # a derivative's height is capped at this many times its width
 LOADERS: dict[ImageFormat, str] = {  # the libvips loader class each accepted format needs

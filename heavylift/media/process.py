@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from heavylift.errors import UnsupportedMedia
+from heavylift.jobs.spec import MediaKind, PipelineSpec
 from heavylift.media.audio import process_audio
 from heavylift.media.context import MediaContext, MediaResult
 from heavylift.media.image import decode_image
@@ -18,7 +19,6 @@ from heavylift.media.sniff import SNIFF_BYTES, Sniffed, sniff
 from heavylift.media.steps import run_steps
 from heavylift.media.stream import SourceStream
 from heavylift.media.video import process_video
-from heavylift.spec import MediaKind, PipelineSpec
 
 Processor = Callable[[SourceStream, Sniffed, PipelineSpec, OutputSink, MediaContext], MediaResult]
 

@@ -1,5 +1,5 @@
 """Where a processing step puts what it makes. The core only knows this protocol;
-``heavylift.storage`` implements it over S3, tests implement it over a dict."""
+``heavylift.storage.s3`` implements it over S3, tests implement it over a dict."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Protocol
 
 from pydantic import BaseModel
 
-from heavylift.models import OutputEntry
+from heavylift.jobs.models import OutputEntry
 
 
 class Writable(Protocol):

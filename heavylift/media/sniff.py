@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from heavylift.errors import CorruptMedia
+from heavylift.jobs.spec import MediaKind
 from heavylift.media import containers, isobmff
 from heavylift.media.containers import Container
-from heavylift.spec import MediaKind
 
 SNIFF_BYTES = 64 * 1024  # enough for ID3 tags without cover art and the first boxes
 

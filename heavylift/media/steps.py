@@ -9,10 +9,10 @@ from typing import Any
 
 import pyvips
 
+from heavylift.jobs.models import OutputEntry
+from heavylift.jobs.spec import ImageStep, MetadataStep, ThumbnailStep
 from heavylift.media.image import DecodedImage, resize_to_width
 from heavylift.media.sink import OutputSink, Writable, write_json
-from heavylift.models import OutputEntry
-from heavylift.spec import ImageStep, MetadataStep, ThumbnailStep
 
 StepFunction = Callable[[DecodedImage, Any, OutputSink], list[OutputEntry]]
 

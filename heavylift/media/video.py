@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from typing import IO
 
 from heavylift.errors import TooLarge, UnsupportedMedia
+from heavylift.jobs.models import OutputEntry, VideoMetadata
+from heavylift.jobs.spec import MetadataStep, PipelineSpec, PosterStep, VideoPreviewStep
 from heavylift.media.audio import process_audio_stream
 from heavylift.media.avsource import AVSource, check_duration, measured, open_av_source
 from heavylift.media.context import MediaContext, MediaResult
@@ -27,8 +29,6 @@ from heavylift.media.sink import OutputSink, Writable, write_json
 from heavylift.media.sniff import Sniffed
 from heavylift.media.steps import thumbnail
 from heavylift.media.stream import SourceStream
-from heavylift.models import OutputEntry, VideoMetadata
-from heavylift.spec import MetadataStep, PipelineSpec, PosterStep, VideoPreviewStep
 
 log = logging.getLogger(__name__)
 

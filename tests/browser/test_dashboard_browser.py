@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
-from heavylift.client import upload_file
+from heavylift.cli.api_client import upload_file
 from heavylift.config import Settings
-from heavylift.samples import write_sample
 from infra.devstack import SOURCES_BUCKET, LocalStack
 from infra.provision import aws_client
+from infra.samples import write_sample
 
 from .conftest import OVERVIEW, dead_letter_row, log_in, screenshot, wait_for_job
 

@@ -17,9 +17,9 @@ import httpx
 import pytest
 import redis
 
-from heavylift.broker_layout import Layout
 from heavylift.config import Settings
-from heavylift.login_throttle import address_key
+from heavylift.state.keys import Layout
+from heavylift.state.login_throttle import address_key
 from infra.devstack import SOURCES_BUCKET, LocalStack
 
 from .conftest import OVERVIEW, VIEWPORT, dead_letter_row, log_in, submit_login, wait_for_job

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from heavylift.config import Settings
-from heavylift.models import JobRecord, Manifest
+from heavylift.jobs.models import JobRecord, Manifest
 from infra.devstack import LocalStack
 from infra.provision import aws_client
 
@@ -81,6 +81,6 @@ def read_manifest(s3: Any, bucket: str, job_id: str) -> Manifest:
 
 def upload(s3: Any, settings: Settings, path: Path, key: str | None = None) -> str:
     """Upload like a user would, and return the job id the S3 event will map to."""
-    from heavylift.client import upload_file
+    from heavylift.cli.api_client import upload_file
 
     return upload_file(s3, settings, path, key or path.name).job_id

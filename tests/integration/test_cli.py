@@ -10,9 +10,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from heavylift.samples import write_sample
 from infra.devstack import REPO_DIR, LocalStack
 from infra.processes import pid_alive
+from infra.samples import write_sample
 
 pytestmark = pytest.mark.integration
 

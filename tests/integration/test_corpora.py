@@ -10,7 +10,7 @@ import pytest
 import pyvips
 
 from heavylift.config import Settings
-from heavylift.models import JobState
+from heavylift.jobs.models import JobState
 from tests.conftest import EXIF_ORIENTATION, PNGSUITE
 from tests.integration.conftest import upload, wait_for_job
 

@@ -20,8 +20,8 @@ import httpx
 import pytest
 
 from heavylift.config import Settings
-from heavylift.models import JobRecord, JobState
-from heavylift.samples import write_video
+from heavylift.jobs.models import JobRecord, JobState
+from infra.samples import write_video
 from tests.crafted_media import (
     DISGUISES,
     KINDS,

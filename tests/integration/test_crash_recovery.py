@@ -19,16 +19,16 @@ import pytest
 import redis
 
 from actors.broker import build_broker
-from heavylift.broker_layout import Layout
-from heavylift.client import upload_file
+from heavylift.cli.api_client import upload_file
 from heavylift.config import Settings
-from heavylift.jobstore import JobStore
-from heavylift.models import JobOrigin, JobRecord, JobState, S3Location
-from heavylift.samples import write_sample, write_video
-from heavylift.spec import PipelineSpec
+from heavylift.jobs.models import JobOrigin, JobRecord, JobState, S3Location
+from heavylift.jobs.spec import PipelineSpec
+from heavylift.state.keys import Layout
+from heavylift.state.store import JobStore
 from infra.devstack import REPO_DIR, LocalStack, child_pids
 from infra.processes import Service, pid_alive
 from infra.provision import aws_client
+from infra.samples import write_sample, write_video
 
 pytestmark = pytest.mark.integration
 

@@ -16,14 +16,14 @@ import httpx
 import pytest
 import redis
 
-from heavylift.broker_layout import Layout
-from heavylift.client import upload_file
+from heavylift.cli.api_client import upload_file
 from heavylift.config import Settings
-from heavylift.jobstore import JobStore
-from heavylift.models import JobRecord, JobState
-from heavylift.samples import write_sample, write_video
+from heavylift.jobs.models import JobRecord, JobState
+from heavylift.state.keys import Layout
+from heavylift.state.store import JobStore
 from infra.devstack import REPO_DIR, LocalStack
 from infra.provision import aws_client
+from infra.samples import write_sample, write_video
 
 pytestmark = pytest.mark.integration
 

@@ -10,9 +10,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from heavylift.config import Settings
-from heavylift.models import JobState
-from heavylift.samples import write_sample
+from heavylift.jobs.models import JobState
 from infra.devstack import LocalStack
+from infra.samples import write_sample
 from tests.integration.conftest import upload, wait_for_job
 
 pytestmark = pytest.mark.integration

@@ -17,11 +17,11 @@ import httpx
 import pytest
 import redis
 
-from heavylift.broker_layout import Layout
-from heavylift.models import JobState
-from heavylift.samples import write_sample
+from heavylift.jobs.models import JobState
+from heavylift.state.keys import Layout
 from infra.devstack import LocalStack
 from infra.provision import aws_client
+from infra.samples import write_sample
 
 pytestmark = pytest.mark.integration
 

@@ -13,13 +13,13 @@ import pytest
 import redis
 
 from heavylift.config import Settings
-from heavylift.jobs import default_spec, s3_job_id
-from heavylift.jobstore import JobStore
-from heavylift.models import JobState, S3Location
-from heavylift.samples import write_sample
+from heavylift.jobs.models import JobState, S3Location
+from heavylift.jobs.submission import default_spec, s3_job_id
+from heavylift.state.store import JobStore
 from infra.devstack import LocalStack
 from infra.processes import pid_alive
 from infra.provision import aws_client
+from infra.samples import write_sample
 
 pytestmark = pytest.mark.integration
 
@@ -60,7 +60,7 @@ def test_a_killed_worker_is_replaced_and_new_uploads_complete(
     settings = small_stack.settings()
     s3 = aws_client("s3", small_stack.s3_endpoint_url, "us-east-1")
     path = write_sample(tmp_path / "after-crash.jpg", 800, 600, seed=41)
-    from heavylift.client import upload_file
+    from heavylift.cli.api_client import upload_file
 
     job_id = upload_file(s3, settings, path, "after-crash.jpg").job_id
     store = JobStore(redis.Redis.from_url(small_stack.redis_url), "heavylift", 3600)

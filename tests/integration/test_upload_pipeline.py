@@ -13,9 +13,9 @@ import pytest
 import pyvips
 
 from heavylift.config import Settings
-from heavylift.models import JobState, S3Location
-from heavylift.samples import write_sample
+from heavylift.jobs.models import JobState, S3Location
 from infra.devstack import LocalStack
+from infra.samples import write_sample
 from tests.integration.conftest import read_manifest, upload, wait_for_job
 
 pytestmark = pytest.mark.integration

@@ -16,10 +16,10 @@ import httpx
 import pytest
 from standardwebhooks import Webhook
 
-from heavylift.models import ImageMetadata, JobRecord, JobState
-from heavylift.samples import write_sample
+from heavylift.jobs.models import ImageMetadata, JobRecord, JobState
 from infra.devstack import LocalStack
 from infra.processes import free_port
+from infra.samples import write_sample
 from tests.integration.conftest import url_source_stack
 
 pytestmark = pytest.mark.integration

@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from heavylift.config import Settings
-from heavylift.models import JobState
-from heavylift.samples import AUDIO_FORMATS, VIDEO_CONTAINERS, write_audio, write_video
+from heavylift.jobs.models import JobState
+from infra.samples import AUDIO_FORMATS, VIDEO_CONTAINERS, write_audio, write_video
 from tests.integration.conftest import read_manifest, upload, wait_for_job
 from tests.unit.media_helpers import decodes_cleanly, top_level_boxes
 

@@ -10,11 +10,11 @@ import httpx
 import pytest
 
 from heavylift.config import Settings
-from heavylift.jobstore import JobStore, connect
-from heavylift.models import JobState, S3Location
-from heavylift.samples import write_sample
+from heavylift.jobs.models import JobState, S3Location
+from heavylift.state.store import JobStore, connect
 from infra.devstack import LocalStack
 from infra.provision import ensure_bucket
+from infra.samples import write_sample
 from tests.integration.conftest import read_manifest, wait_for_job
 
 pytestmark = pytest.mark.integration

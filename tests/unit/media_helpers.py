@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pyvips
 
+from heavylift.jobs.models import OutputEntry
 from heavylift.media.context import MediaContext
 from heavylift.media.ffmpeg import FFMPEG
 from heavylift.media.sink import Producer
 from heavylift.media.stream import SourceStream
-from heavylift.models import OutputEntry
 
 
 @dataclass

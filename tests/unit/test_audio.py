@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from heavylift.jobs.spec import AudioPreviewStep, MediaKind, PipelineSpec, WaveformStep
 from heavylift.media.process import WrongQueue, process_media
 from heavylift.media.waveform import WaveformBuilder
-from heavylift.samples import AUDIO_FORMATS, write_audio, write_video
-from heavylift.spec import AudioPreviewStep, MediaKind, PipelineSpec, WaveformStep
+from infra.samples import AUDIO_FORMATS, write_audio, write_video
 from tests.unit.media_helpers import MemorySink, context_for, decodes_cleanly, describe, stream_for
 
 SPEC = PipelineSpec()

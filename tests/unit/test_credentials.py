@@ -16,9 +16,9 @@ from collections.abc import Callable
 import pytest
 
 from heavylift.config import Settings
-from heavylift.credentials import Authenticator, Principal, Scope, check_bearer
 from heavylift.errors import PermanentError
-from heavylift.webhooks import (
+from heavylift.net.credentials import Authenticator, Principal, Scope, check_bearer
+from heavylift.net.signatures import (
     InvalidSignature,
     Unauthorized,
     WebhookSecret,

@@ -11,7 +11,7 @@ import pytest
 from heavylift.errors import CorruptMedia, StorageUnavailable, TooLarge
 from heavylift.media.image import decode_image
 from heavylift.media.stream import SourceStream
-from heavylift.samples import write_sample
+from infra.samples import write_sample
 
 
 class FlakyBody:

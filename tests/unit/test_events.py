@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from heavylift.errors import InvalidEvent
-from heavylift.events import ObjectCreated, object_created_events
-from heavylift.models import S3Location
+from heavylift.jobs.models import S3Location
+from heavylift.jobs.upload_events import ObjectCreated, object_created_events
 from tests.unit.conftest import (
     BUCKET,
     ENVELOPES,

@@ -14,7 +14,7 @@ from heavylift.media.ffmpeg_input import location_input, stdin_input
 from heavylift.media.probe import completed, parse_report
 from heavylift.media.redact import redact
 from heavylift.media.stream import SourceStream
-from heavylift.samples import write_video
+from infra.samples import write_video
 
 SLOW_ENCODE = ["-c:v", "libx264", "-preset", "veryslow", "-f", "null", "-"]
 TO_NULL = ["-f", "null", "-"]

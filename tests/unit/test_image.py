@@ -16,12 +16,12 @@ import pytest
 import pyvips
 
 from heavylift.errors import CorruptMedia, TooLarge, UnsupportedMedia
+from heavylift.jobs.models import OutputEntry
+from heavylift.jobs.spec import PipelineSpec
 from heavylift.media.image import DecodedImage, decode_image, resize_to_width
 from heavylift.media.steps import run_steps
 from heavylift.media.stream import SourceStream
-from heavylift.models import OutputEntry
-from heavylift.samples import photo_like
-from heavylift.spec import PipelineSpec
+from infra.samples import photo_like
 from tests.conftest import EXIF_ORIENTATION, PNGSUITE
 from tests.unit.media_helpers import MemorySink
 

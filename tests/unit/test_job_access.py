@@ -24,8 +24,8 @@ from functions import s3_events
 from functions.http import app
 from functions.producer import get_producer
 from heavylift.config import Settings, get_settings
-from heavylift.credentials import Authenticator
-from heavylift.models import AttemptError, JobRecord
+from heavylift.jobs.models import AttemptError, JobRecord
+from heavylift.net.credentials import Authenticator
 from tests.unit.conftest import notification, s3_record
 from tests.unit.test_http import (
     AUTH,

@@ -14,12 +14,19 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import redis
 
-from heavylift import job_index
 from heavylift.errors import QueueFull
-from heavylift.job_index import JobFilter, JobPage, list_jobs
-from heavylift.jobstore import JobStore
-from heavylift.models import AttemptError, JobOrigin, JobRecord, JobState, S3Location, UrlSource
-from heavylift.spec import MediaKind, PipelineSpec
+from heavylift.jobs.models import (
+    AttemptError,
+    JobOrigin,
+    JobRecord,
+    JobState,
+    S3Location,
+    UrlSource,
+)
+from heavylift.jobs.spec import MediaKind, PipelineSpec
+from heavylift.state import index as job_index
+from heavylift.state.index import JobFilter, JobPage, list_jobs
+from heavylift.state.store import JobStore
 
 NS = "idx"
 SPEC = PipelineSpec.default((256, 1024), 80)

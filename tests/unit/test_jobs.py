@@ -15,10 +15,7 @@ import pytest
 import redis
 
 from heavylift.errors import BrokerUnavailable, HeavyliftError, QueueFull
-from heavylift.events import object_created_events
-from heavylift.jobs import Envelope, s3_job_id, submit, webhook_job_id
-from heavylift.jobstore import JobStore, connect
-from heavylift.models import (
+from heavylift.jobs.models import (
     AttemptError,
     JobMessage,
     JobOrigin,
@@ -26,7 +23,10 @@ from heavylift.models import (
     JobState,
     S3Location,
 )
-from heavylift.spec import PipelineSpec
+from heavylift.jobs.spec import PipelineSpec
+from heavylift.jobs.submission import Envelope, s3_job_id, submit, webhook_job_id
+from heavylift.jobs.upload_events import object_created_events
+from heavylift.state.store import JobStore, connect
 from tests.unit.conftest import ENVELOPES, notification, s3_record, text
 
 SPEC = PipelineSpec.default((256, 1024), 80)

@@ -22,21 +22,21 @@ import pytest
 import pyvips
 
 from heavylift.errors import CorruptMedia, JobTimeout, TooLarge, UnsupportedMedia
+from heavylift.jobs.models import AudioMetadata, VideoMetadata
+from heavylift.jobs.spec import MediaKind, PipelineSpec
 from heavylift.media import image as image_module
 from heavylift.media import process as process_module
 from heavylift.media.image import decode_image
 from heavylift.media.process import process_media
 from heavylift.media.sniff import SNIFF_BYTES, ImageFormat, Sniffed, sniff
 from heavylift.media.stream import SourceStream
-from heavylift.models import AudioMetadata, VideoMetadata
-from heavylift.samples import (
+from infra.samples import (
     AUDIO_FORMATS,
     VIDEO_CONTAINERS,
     photo_like,
     write_audio,
     write_video,
 )
-from heavylift.spec import MediaKind, PipelineSpec
 from tests.crafted_media import (
     DISGUISES,
     KINDS,

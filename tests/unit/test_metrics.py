@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 
 from functions.http import app, metrics_app
-from heavylift.metrics import JobOutcome, MetricsRecorder
+from heavylift.state.counters import JobOutcome, MetricsRecorder
 from tests.unit.test_http import AUTH, METRICS_TOKEN, NAMESPACE, SOURCE, producer_on
 
 SCRAPER = {"Authorization": f"Bearer {METRICS_TOKEN}"}
@@ -125,7 +125,7 @@ def test_without_a_token_the_public_app_does_not_serve_metrics(
 def test_the_dashboard_history_counts_per_minute(
     api: TestClient, redis_client: redis.Redis
 ) -> None:
-    from heavylift.history import last_hour
+    from heavylift.state.history import last_hour
 
     api.post("/v1/jobs", json={"source": SOURCE}, headers=AUTH)  # counted by the submit script
     recorder = MetricsRecorder(redis_client, NAMESPACE)

@@ -13,12 +13,12 @@ import pytest
 import redis
 
 from actors.broker import build_broker
-from heavylift.broker_layout import Layout
 from heavylift.config import Settings
 from heavylift.errors import CorruptMedia, PermanentError, StorageUnavailable
-from heavylift.jobstore import JobStore
-from heavylift.models import AttemptError, JobOrigin, JobRecord, JobState, S3Location
-from heavylift.spec import PipelineSpec
+from heavylift.jobs.models import AttemptError, JobOrigin, JobRecord, JobState, S3Location
+from heavylift.jobs.spec import PipelineSpec
+from heavylift.state.keys import Layout
+from heavylift.state.store import JobStore
 
 LAYOUT = Layout("heavylift")
 QUEUE = LAYOUT.queue("tests")

@@ -18,13 +18,8 @@ import pyvips
 from pydantic import ValidationError
 
 from heavylift.config import Settings
-from heavylift.media.image import decode_image
-from heavylift.media.process import process_media
-from heavylift.media.steps import run_steps
-from heavylift.media.stream import SourceStream
-from heavylift.models import OutputEntry
-from heavylift.samples import photo_like, write_video
-from heavylift.spec import (
+from heavylift.jobs.models import OutputEntry
+from heavylift.jobs.spec import (
     MediaKind,
     OutputOptions,
     PipelineSpec,
@@ -33,6 +28,11 @@ from heavylift.spec import (
     ThumbnailStep,
     spec_for,
 )
+from heavylift.media.image import decode_image
+from heavylift.media.process import process_media
+from heavylift.media.steps import run_steps
+from heavylift.media.stream import SourceStream
+from infra.samples import photo_like, write_video
 from tests.unit.media_helpers import MemorySink, context_for, stream_for
 
 FORMATS: dict[ThumbnailFormat, tuple[str, str, str]] = {

@@ -16,7 +16,7 @@ REPO = Path(__file__).parents[2]
 HEAVY = (
     "pyvips",
     "imageio_ffmpeg",
-    "heavylift.runner",
+    "heavylift.jobs.runner",
     "heavylift.media.process",
     "heavylift.media.image",
     "heavylift.media.video",

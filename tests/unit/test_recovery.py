@@ -11,12 +11,12 @@ from typing import cast
 import pytest
 import redis
 
-from heavylift.broker_layout import Layout
-from heavylift.deliveries import finish_delivery, start_delivery
 from heavylift.errors import BrokerUnavailable
-from heavylift.jobstore import JobStore, connect
-from heavylift.recovery import heartbeat, reap_dead_workers, requeue_worker
-from heavylift.retry_schedule import backoff_ms, promote_due, schedule_retry
+from heavylift.queue.deliveries import finish_delivery, start_delivery
+from heavylift.queue.recovery import heartbeat, reap_dead_workers, requeue_worker
+from heavylift.queue.retries import backoff_ms, promote_due, schedule_retry
+from heavylift.state.keys import Layout
+from heavylift.state.store import JobStore, connect
 from tests.unit.conftest import text
 
 LAYOUT = Layout("heavylift")

@@ -16,7 +16,7 @@ import pytest
 from heavylift.errors import CorruptMedia, TooLarge
 from heavylift.media.sniff import SNIFF_BYTES, ImageFormat, sniff, sniff_image
 from heavylift.media.stream import SourceStream
-from heavylift.samples import photo_like
+from infra.samples import photo_like
 from tests.conftest import PNGSUITE
 
 GENERATED = {

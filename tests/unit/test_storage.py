@@ -14,9 +14,9 @@ from moto import mock_aws
 
 from heavylift.config import Settings
 from heavylift.errors import AccessDenied, NotFound, StorageUnavailable, TooLarge
+from heavylift.jobs.models import S3Location
 from heavylift.media.sink import Writable
-from heavylift.models import S3Location
-from heavylift.storage import (
+from heavylift.storage.s3 import (
     ObjectReader,
     S3OutputSink,
     open_object,

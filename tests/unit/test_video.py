@@ -8,9 +8,9 @@ import pytest
 import pyvips
 
 from heavylift.errors import CorruptMedia, TooLarge
+from heavylift.jobs.spec import MediaKind, PipelineSpec
 from heavylift.media.process import WrongQueue, process_media
-from heavylift.samples import VIDEO_CONTAINERS, write_video
-from heavylift.spec import MediaKind, PipelineSpec
+from infra.samples import VIDEO_CONTAINERS, write_video
 from tests.unit.media_helpers import (
     MemorySink,
     context_for,
@@ -118,7 +118,7 @@ def test_a_truncated_video_is_corrupt(tmp_path: Path) -> None:
 
 
 def test_audio_on_the_video_queue_asks_to_move(tmp_path: Path) -> None:
-    from heavylift.samples import write_audio
+    from infra.samples import write_audio
 
     source = write_audio(tmp_path, "mp3")
     with pytest.raises(WrongQueue) as move:

@@ -20,7 +20,7 @@ import pytest
 from standardwebhooks import Webhook, WebhookVerificationError
 from starlette.datastructures import Headers
 
-from heavylift.webhooks import (
+from heavylift.net.signatures import (
     InvalidSignature,
     WebhookSecret,
     key_id,

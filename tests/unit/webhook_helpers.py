@@ -12,7 +12,7 @@ from datetime import datetime
 
 from standardwebhooks import Webhook
 
-from heavylift.webhooks import WebhookSecret, verify
+from heavylift.net.signatures import WebhookSecret, verify
 
 # The specification's test vector, as in the official libraries' tests (and reproduced by the
 # installed package in test_webhook_signatures.test_vector_matches_the_official_package).

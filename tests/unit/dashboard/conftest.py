@@ -20,7 +20,7 @@ from starlette.testclient import TestClient
 
 from functions.dashboard.app import dashboard_app
 from functions.http import app as api_app
-from heavylift.jobstore import JobStore
+from heavylift.state.store import JobStore
 from tests.unit.dashboard.helpers import HTTPS, PASSWORD, login
 from tests.unit.test_http import NAMESPACE, producer_on
 

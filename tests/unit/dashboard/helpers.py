@@ -7,7 +7,7 @@ import re
 import httpx2  # what starlette.testclient answers with
 from starlette.testclient import TestClient
 
-from heavylift.broker_layout import Layout
+from heavylift.state.keys import Layout
 from tests.unit.test_http import NAMESPACE
 
 PASSWORD = "correct horse battery staple"

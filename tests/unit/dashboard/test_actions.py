@@ -11,9 +11,9 @@ import redis
 from dramatiq.brokers.redis import RedisBroker
 from starlette.testclient import TestClient
 
-from heavylift import history
-from heavylift.jobstore import JobStore
-from heavylift.models import JobState
+from heavylift.jobs.models import JobState
+from heavylift.state import history
+from heavylift.state.store import JobStore
 from tests.unit.dashboard.helpers import LAYOUT
 from tests.unit.dlq.helpers import kill_job, redis_id, store_record
 from tests.unit.test_http import NAMESPACE

@@ -14,8 +14,7 @@ import redis
 from dramatiq.brokers.redis import RedisBroker
 from starlette.testclient import TestClient
 
-from heavylift.jobstore import JobStore
-from heavylift.models import (
+from heavylift.jobs.models import (
     AttemptError,
     JobOrigin,
     JobRecord,
@@ -23,6 +22,7 @@ from heavylift.models import (
     OutputEntry,
     S3Location,
 )
+from heavylift.state.store import JobStore
 from tests.unit.dashboard.helpers import LAYOUT, csrf_of, try_login
 from tests.unit.dlq.helpers import SPEC, job_message, kill
 

@@ -1,4 +1,4 @@
-"""``heavylift.login_throttle`` on a fake clock, against a real redis-server: the backoff
+"""``heavylift.state.login_throttle`` on a fake clock, against a real redis-server: the backoff
 schedule, its cap, forgetting, clearing, atomicity, and how addresses are keyed."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import redis
 
-from heavylift.broker_layout import Layout
-from heavylift.login_throttle import FORGET_AFTER_S, LoginThrottle, address_key
+from heavylift.state.keys import Layout
+from heavylift.state.login_throttle import FORGET_AFTER_S, LoginThrottle, address_key
 from tests.unit.dashboard.helpers import Clock
 
 LAYOUT = Layout("ns")

@@ -18,8 +18,8 @@ import pytest
 import redis
 from starlette.testclient import TestClient
 
-from heavylift.jobstore import JobStore
-from heavylift.models import JobRecord, JobState, OutputEntry
+from heavylift.jobs.models import JobRecord, JobState, OutputEntry
+from heavylift.state.store import JobStore
 from tests.unit.dashboard.helpers import LAYOUT, PASSWORD, csrf_of, login
 from tests.unit.dlq.helpers import attempt, store_record
 from tests.unit.test_http import API_KEY

@@ -1,12 +1,12 @@
-"""``heavylift.sessions``: dashboard sessions as Redis keys with a TTL, against a real
+"""``heavylift.state.sessions``: dashboard sessions as Redis keys with a TTL, against a real
 redis-server."""
 
 from __future__ import annotations
 
 import redis
 
-from heavylift.broker_layout import Layout
-from heavylift.sessions import SessionStore
+from heavylift.state.keys import Layout
+from heavylift.state.sessions import SessionStore
 
 LAYOUT = Layout("ns")
 

@@ -6,7 +6,7 @@ import pytest
 import redis
 from dramatiq.brokers.redis import RedisBroker
 
-from heavylift.jobstore import JobStore
+from heavylift.state.store import JobStore
 from tests.unit.dlq.helpers import NS
 
 

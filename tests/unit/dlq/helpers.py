@@ -16,11 +16,18 @@ import dramatiq
 import redis
 from dramatiq.brokers.redis import RedisBroker
 
-from heavylift import dlq
-from heavylift.broker_layout import Layout
-from heavylift.jobstore import JobStore
-from heavylift.models import AttemptError, JobMessage, JobOrigin, JobRecord, JobState, S3Location
-from heavylift.spec import PipelineSpec
+from heavylift.jobs.models import (
+    AttemptError,
+    JobMessage,
+    JobOrigin,
+    JobRecord,
+    JobState,
+    S3Location,
+)
+from heavylift.jobs.spec import PipelineSpec
+from heavylift.queue import dead_letters as dlq
+from heavylift.state.keys import Layout
+from heavylift.state.store import JobStore
 
 NS = "heavylift"
 LAYOUT = Layout(NS)

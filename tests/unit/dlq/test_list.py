@@ -16,10 +16,10 @@ import pytest
 import redis
 from dramatiq.brokers.redis import RedisBroker
 
-from heavylift import dlq
 from heavylift.errors import BrokerUnavailable
-from heavylift.jobstore import JobStore
-from heavylift.models import JobState
+from heavylift.jobs.models import JobState
+from heavylift.queue import dead_letters as dlq
+from heavylift.state.store import JobStore
 from tests.unit.dlq.helpers import (
     LAYOUT,
     NS,

@@ -16,9 +16,9 @@ import pytest
 import redis
 from dramatiq.brokers.redis import RedisBroker
 
-from heavylift import dlq
-from heavylift.jobstore import JobStore
-from heavylift.models import JobRecord, JobState
+from heavylift.jobs.models import JobRecord, JobState
+from heavylift.queue import dead_letters as dlq
+from heavylift.state.store import JobStore
 from tests.unit.dlq.helpers import (
     LAYOUT,
     NS,

@@ -7,7 +7,7 @@ refuses loopback like any private address.
 
 from __future__ import annotations
 
-from heavylift.safe_http import UrlPolicy
+from heavylift.net.safe_http import UrlPolicy
 from tests.unit.http_servers import Server
 
 PUBLIC_IP = "93.184.216.34"  # never reached: no test may connect to it

@@ -18,7 +18,7 @@ import pytest
 
 from heavylift.errors import AccessDenied, NotFound, PermanentError, TooLarge
 from heavylift.media.stream import SourceStream
-from heavylift.safe_http import SourceFailed, SourceUnavailable, UrlRefused, open_url, post_json
+from heavylift.net.safe_http import SourceFailed, SourceUnavailable, UrlRefused, open_url, post_json
 from tests.unit.http_servers import (
     Server,
     drip,

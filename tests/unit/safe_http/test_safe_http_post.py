@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from heavylift.safe_http import UrlPolicy, UrlRefused, post_json
+from heavylift.net.safe_http import UrlPolicy, UrlRefused, post_json
 from tests.unit.http_servers import Server, redirect, status
 from tests.unit.safe_http.helpers import DNS, FakeDns, local_policy
 

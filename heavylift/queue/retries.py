@@ -1,0 +1,116 @@
+"""Retries that wait in Redis, not in a worker's memory.
+
+Dramatiq parks a retry on a delay queue that a worker fetches and holds in memory until it
+is due. Two holes follow (see docs/architecture.md, "Failures"): if the retry cannot be
+enqueued because Redis is away, the original is acked and lost; and after a Redis
+connection error a worker drops the retries it holds while their ids stay claimed by it.
+
+Here a retry is one atomic step: the failed message leaves its worker's ack set and the
+queue's hash, and a copy with one more retry counted enters a sorted set scored by when it
+is due. :func:`promote_due`, called every second or so by every worker, moves due retries
+onto their queues, also atomically. Nothing is ever held only in a process.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import uuid
+from typing import Any
+
+import redis
+
+from heavylift.queue.recovery import now_ms
+from heavylift.state.keys import Layout
+
+# KEYS: ack set, queue hash, scheduled zset, scheduled hash.
+# ARGV: failed id, retry id, retry body, due (ms).
+_SCHEDULE = """
+if redis.call("srem", KEYS[1], ARGV[1]) == 0 then
+    return 0
+end
+redis.call("hdel", KEYS[2], ARGV[1])
+redis.call("hset", KEYS[4], ARGV[2], ARGV[3])
+redis.call("zadd", KEYS[3], ARGV[4], ARGV[2])
+return 1
+"""
+
+# KEYS: scheduled zset, scheduled hash. ARGV: namespace, now (ms), batch size.
+_PROMOTE = """
+local ids = redis.call("zrangebyscore", KEYS[1], 0, ARGV[2], "LIMIT", 0, tonumber(ARGV[3]))
+for _, id in ipairs(ids) do
+    local body = redis.call("hget", KEYS[2], id)
+    if body then
+        local queue = ARGV[1] .. ":" .. cjson.decode(body)["queue_name"]
+        redis.call("hset", queue .. ".msgs", id, body)
+        redis.call("rpush", queue, id)
+    end
+    redis.call("zrem", KEYS[1], id)
+    redis.call("hdel", KEYS[2], id)
+end
+return #ids
+"""
+
+
+def backoff_ms(retries: int, min_ms: int, max_ms: int, rng: random.Random | None = None) -> int:
+    """Exponential backoff with "equal jitter": half fixed, half random.
+
+    The fixed half keeps a retry from coming back at once; the random half spreads the
+    retries of many jobs that failed together (an S3 outage) so they don't return together."""
+    ceiling = min(max_ms, min_ms * 2 ** min(retries, 32))
+    half = ceiling // 2
+    return half + (rng or random).randint(0, ceiling - half)
+
+
+def retry_body(message: dict[str, Any], retries: int) -> tuple[str, str]:
+    """A retry of ``message`` (a Dramatiq message as a dict): a fresh id, retries counted."""
+    retry_id = str(uuid.uuid4())
+    options = {
+        key: value
+        for key, value in message.get("options", {}).items()
+        if key not in ("eta", "traceback", "requeue_timestamp")
+    }
+    options.update(retries=retries, redis_message_id=retry_id)
+    body = {**message, "options": options}
+    return retry_id, json.dumps(body, separators=(",", ":"))
+
+
+def schedule_retry(
+    client: redis.Redis,
+    layout: Layout,
+    *,
+    worker_id: str,
+    message: dict[str, Any],
+    retries: int,
+    delay_ms: int,
+) -> bool:
+    """Swap the failed delivery for a retry due in ``delay_ms``, atomically.
+
+    False if this worker no longer held the message (it was presumed dead and the message
+    was requeued already): then that requeued copy is the retry."""
+    queue = layout.queue(message["queue_name"])
+    failed_id = message["options"]["redis_message_id"]
+    retry_id, body = retry_body(message, retries)
+    script = client.register_script(_SCHEDULE)
+    keys = [queue.acks(worker_id), queue.messages, layout.scheduled, layout.scheduled_messages]
+    return bool(script(keys=keys, args=[failed_id, retry_id, body, now_ms() + delay_ms]))
+
+
+def promote_due(client: redis.Redis, layout: Layout, batch: int = 500) -> int:
+    """Move retries that are due onto their queues; return how many moved."""
+    script = client.register_script(_PROMOTE)
+    moved = 0
+    while True:
+        count = int(
+            script(
+                keys=[layout.scheduled, layout.scheduled_messages],
+                args=[layout.namespace, now_ms(), batch],
+            )
+        )
+        moved += count
+        if count < batch:
+            return moved
+
+
+def scheduled_count(client: redis.Redis, layout: Layout) -> int:
+    return int(client.zcard(layout.scheduled))

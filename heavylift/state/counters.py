@@ -1,0 +1,147 @@
+"""Prometheus metrics that every process adds to and any process can serve.
+
+Producers run on Lambda, workers in many containers: no process sees the whole picture, and
+in-process counters would reset on every restart. So counters and histogram buckets live in
+one Redis hash (``<ns>:metrics``), incremented where things happen; gauges (queue depth,
+in-flight, dead letters, live workers) are read from the queues themselves when ``/metrics``
+is scraped. A field is ``name|label=value|label=value``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import redis
+
+from heavylift.queue.recovery import now_ms
+from heavylift.state.history import DEFAULT_RETENTION_S, stage_record
+from heavylift.state.keys import Layout
+from heavylift.state.store import REDIS_DOWN
+
+PREFIX = "heavylift_"
+# Seconds: thumbnails take well under a second, long videos tens of minutes.
+DURATION_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
+MEDIA_QUEUES = ("image", "video", "audio")
+
+
+def metrics_key(namespace: str) -> str:
+    return f"{namespace}:metrics"
+
+
+def field(name: str, **labels: str) -> str:
+    return "|".join([name, *(f"{k}={v}" for k, v in sorted(labels.items()))])
+
+
+def parse_field(text: str) -> tuple[str, dict[str, str]]:
+    name, *pairs = text.split("|")
+    return name, dict(pair.split("=", 1) for pair in pairs)
+
+
+def media_type_of(queue: str) -> str:
+    return queue if queue in MEDIA_QUEUES else "none"
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    """One finished attempt, as the metrics see it."""
+
+    queue: str
+    media_type: str
+    outcome: str  # succeeded | failed (this attempt) | dead_lettered (for good)
+    seconds: float
+    bytes_in: int = 0
+    bytes_out: int = 0
+    code: str = ""
+
+
+class MetricsRecorder:
+    """Adds to the shared counters. Metrics are never worth failing a job for: a Redis error
+    here is swallowed (the job's own writes will have surfaced it already)."""
+
+    def __init__(
+        self, client: redis.Redis, namespace: str, history_retention_s: int = DEFAULT_RETENTION_S
+    ) -> None:
+        self.client = client
+        self.namespace = namespace
+        self.key = metrics_key(namespace)
+        self.history_retention_s = history_retention_s
+
+    def attempt(self, outcome: JobOutcome) -> None:
+        labels = {"queue": outcome.queue, "media_type": outcome.media_type}
+        fields: dict[str, float] = {}
+        if outcome.outcome == "succeeded":
+            fields[field("jobs_succeeded_total", **labels)] = 1
+            fields[field("source_bytes_total", **labels)] = outcome.bytes_in
+            fields[field("output_bytes_total", **labels)] = outcome.bytes_out
+        else:
+            fields[field("jobs_failed_total", **labels, code=outcome.code)] = 1
+        fields.update(_histogram(outcome.seconds, outcome=outcome.outcome, **labels))
+        self._add(fields, "succeeded" if outcome.outcome == "succeeded" else None)
+
+    def retried(self, queue: str) -> None:
+        self._add({field("jobs_retried_total", queue=queue, media_type=media_type_of(queue)): 1})
+
+    def dead_lettered(self, queue: str, code: str) -> None:
+        name = field("jobs_dead_lettered_total", queue=queue, media_type=media_type_of(queue))
+        codes = field("dead_letter_codes_total", code=code or "unknown")
+        # The dashboard's failure rate counts jobs lost for good (not callbacks that gave up).
+        self._add({name: 1, codes: 1}, "failed" if queue in MEDIA_QUEUES else None)
+
+    def _add(self, fields: dict[str, float], history: str | None = None) -> None:
+        try:
+            with self.client.pipeline(transaction=False) as pipe:
+                if history is not None:
+                    stage_record(pipe, self.namespace, history, self.history_retention_s)
+                for name, amount in fields.items():
+                    if name.startswith("job_duration_seconds_sum"):  # the only non-integer
+                        pipe.hincrbyfloat(self.key, name, amount)
+                    else:
+                        pipe.hincrby(self.key, name, int(amount))
+                pipe.execute()
+        except REDIS_DOWN:
+            pass
+
+
+def _histogram(seconds: float, **labels: str) -> Iterator[tuple[str, float]]:
+    """Cumulative buckets, as Prometheus expects them: every bucket at or above the value."""
+    for bound in (*DURATION_BUCKETS, float("inf")):
+        if seconds <= bound:
+            le = "+Inf" if bound == float("inf") else repr(bound)
+            yield field("job_duration_seconds_bucket", **labels, le=le), 1
+    yield field("job_duration_seconds_sum", **labels), seconds
+    yield field("job_duration_seconds_count", **labels), 1
+
+
+def read_counters(client: redis.Redis, namespace: str) -> dict[str, float]:
+    raw = client.hgetall(metrics_key(namespace))
+    return {(k.decode() if isinstance(k, bytes) else str(k)): float(v) for k, v in raw.items()}
+
+
+@dataclass(frozen=True)
+class QueueGauges:
+    waiting: dict[str, int]
+    in_flight: dict[str, int]
+    dead: dict[str, int]
+    scheduled: int
+    workers: int
+
+
+def read_gauges(
+    client: redis.Redis, layout: Layout, queues: tuple[str, ...], heartbeat_timeout_s: float
+) -> QueueGauges:
+    """What the queues hold right now (a handful of cheap reads, plus one SCAN of ack sets)."""
+    in_flight = dict.fromkeys(queues, 0)
+    for raw in client.scan_iter(match=f"{layout.namespace}:__acks__.*", count=1000):
+        key = raw.decode() if isinstance(raw, bytes) else str(raw)
+        queue = key.rsplit(".", 1)[-1]
+        if queue in in_flight:
+            in_flight[queue] += int(client.scard(raw))
+    alive_since = now_ms() - int(heartbeat_timeout_s * 1000)
+    return QueueGauges(
+        waiting={q: int(client.llen(layout.queue(q).waiting)) for q in queues},
+        in_flight=in_flight,
+        dead={q: int(client.zcard(layout.queue(q).dead)) for q in queues},
+        scheduled=int(client.zcard(layout.scheduled)),
+        workers=int(client.zcount(layout.heartbeats, alive_since, "+inf")),
+    )

@@ -1,0 +1,1 @@
+"""Object storage as streams: reading sources and writing outputs in S3."""
