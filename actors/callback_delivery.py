@@ -15,7 +15,7 @@ from heavylift.jobs.models import JobRecord, utcnow
 from heavylift.net.callback_delivery import deliver
 from heavylift.net.safe_http import UrlPolicy
 from heavylift.net.signatures import WebhookSecret
-from heavylift.queue.names import CALLBACK_ACTOR, CALLBACK_QUEUE
+from heavylift.queue.names import ACTORS, Queue
 from heavylift.state.store import JobStore, connect
 
 log = logging.getLogger(__name__)
@@ -29,8 +29,8 @@ def _store() -> JobStore:
 
 
 @dramatiq.actor(
-    actor_name=CALLBACK_ACTOR,
-    queue_name=CALLBACK_QUEUE,
+    actor_name=ACTORS[Queue.CALLBACKS],
+    queue_name=Queue.CALLBACKS.value,
     max_retries=settings.callback_max_retries,
     min_backoff=5_000,  # 2.5–5 s, doubling: 10 retries span about an hour
     max_backoff=3_600_000,

@@ -1,15 +1,12 @@
-"""The queue's sending side: ``heavylift.jobs.submission.Dispatcher`` with Dramatiq."""
+"""The worker's sending side: ``heavylift.jobs.runner.Dispatcher`` through Dramatiq's broker."""
 
 from __future__ import annotations
-
-import uuid
 
 import dramatiq
 
 from heavylift.errors import BrokerUnavailable
 from heavylift.jobs.models import JobMessage
-from heavylift.jobs.submission import Envelope
-from heavylift.queue.names import CALLBACK_ACTOR, CALLBACK_QUEUE, QUEUE_ACTORS
+from heavylift.queue.names import ACTORS, Queue
 from heavylift.state.store import REDIS_DOWN
 
 
@@ -17,29 +14,21 @@ class DramatiqDispatcher:
     def __init__(self, broker: dramatiq.Broker) -> None:
         self.broker = broker
 
-    def envelope(self, message: JobMessage, queue: str) -> Envelope:
-        """The message exactly as ``RedisBroker.enqueue`` would store it."""
-        redis_id = str(uuid.uuid4())
-        body = _message(queue, QUEUE_ACTORS[queue], message.model_dump(mode="json"), redis_id)
-        return Envelope(redis_id, body.encode().decode())
-
-    def dispatch(self, message: JobMessage, queue: str) -> None:
-        self._enqueue(queue, QUEUE_ACTORS[queue], message.model_dump(mode="json"), message.job_id)
+    def dispatch(self, message: JobMessage, queue: Queue) -> None:
+        self._enqueue(queue, message.model_dump(mode="json"), message.job_id)
 
     def dispatch_callback(self, job_id: str) -> None:
-        self._enqueue(CALLBACK_QUEUE, CALLBACK_ACTOR, job_id, job_id)
+        self._enqueue(Queue.CALLBACKS, job_id, job_id)
 
-    def _enqueue(self, queue: str, actor: str, argument: object, job_id: str) -> None:
+    def _enqueue(self, queue: Queue, argument: object, job_id: str) -> None:
+        message: dramatiq.Message[object] = dramatiq.Message(
+            queue_name=queue.value,
+            actor_name=ACTORS[queue],
+            args=(argument,),
+            kwargs={},
+            options={},
+        )
         try:
-            self.broker.enqueue(_message(queue, actor, argument))
+            self.broker.enqueue(message)
         except (*REDIS_DOWN, dramatiq.errors.ConnectionError) as exc:
             raise BrokerUnavailable(f"cannot enqueue {job_id} on {queue}: {exc}") from exc
-
-
-def _message(
-    queue: str, actor: str, argument: object, redis_id: str | None = None
-) -> dramatiq.Message[object]:
-    options = {"redis_message_id": redis_id} if redis_id else {}
-    return dramatiq.Message(
-        queue_name=queue, actor_name=actor, args=(argument,), kwargs={}, options=options
-    )

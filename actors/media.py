@@ -11,13 +11,13 @@ from dramatiq.middleware import CurrentMessage
 from pydantic import ValidationError
 
 from actors.dispatch import DramatiqDispatcher
-from actors.middleware import DELIVERY_OPTION
 from heavylift.config import get_settings
 from heavylift.errors import InvalidMessage, PermanentError
 from heavylift.jobs.models import JobMessage
 from heavylift.jobs.runner import WorkerContext, run_job
 from heavylift.jobs.spec import MediaKind
-from heavylift.queue.names import QUEUE_ACTORS
+from heavylift.queue import wire
+from heavylift.queue.names import ACTORS
 from heavylift.state.counters import MetricsRecorder
 from heavylift.state.store import JobStore, connect
 from heavylift.storage.s3 import s3_client
@@ -48,8 +48,8 @@ def delivery_info() -> tuple[int, bool]:
     current = CurrentMessage.get_current_message()
     if current is None:
         return 1, False
-    retries = int(current.options.get("retries", 0))
-    return int(current.options.get(DELIVERY_OPTION, 1)), retries >= settings.max_retries
+    retries = int(current.options.get(wire.RETRIES_OPTION, 0))
+    return int(current.options.get(wire.DELIVERY_OPTION, 1)), retries >= settings.max_retries
 
 
 def parse_message(message: dict[str, Any]) -> JobMessage:
@@ -71,8 +71,8 @@ def _declare(kind: MediaKind) -> dramatiq.Actor[[dict[str, Any]], None]:
         )
 
     return dramatiq.actor(
-        actor_name=QUEUE_ACTORS[kind.queue],
-        queue_name=kind.queue,
+        actor_name=ACTORS[kind.queue],
+        queue_name=kind.queue.value,
         max_retries=settings.max_retries,
         min_backoff=settings.min_backoff_ms,
         max_backoff=settings.max_backoff_ms,

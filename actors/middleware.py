@@ -21,12 +21,11 @@ from typing import Any
 import dramatiq
 import redis
 from dramatiq.middleware import Middleware, SkipMessage
-from pydantic import ValidationError
 
 from actors.dispatch import DramatiqDispatcher
 from heavylift.errors import HeavyliftError
 from heavylift.jobs.lifecycle import record_poison_message
-from heavylift.jobs.models import JobMessage
+from heavylift.queue import wire
 from heavylift.queue.deliveries import finish_delivery, start_delivery
 from heavylift.queue.recovery import heartbeat, reap_dead_workers
 from heavylift.queue.retries import backoff_ms, promote_due, schedule_retry
@@ -38,14 +37,10 @@ from heavylift.state.store import REDIS_DOWN, JobStore
 log = logging.getLogger(__name__)
 
 PRUNE_INTERVAL_S = 60.0
-DELIVERY_OPTION = "heavylift_delivery"  # set on the in-memory message for the actor to read
 
 
 def job_id_of(message: dramatiq.MessageProxy | dramatiq.Message[Any]) -> str | None:
-    try:
-        return JobMessage.model_validate(message.args[0]).job_id
-    except (ValidationError, IndexError):
-        return None
+    return wire.job_id_of(message.asdict())
 
 
 class RetryLater(Middleware):
@@ -104,7 +99,6 @@ class RetryLater(Middleware):
     ) -> None:
         """Park the retry, waiting out a Redis outage: giving up here would lose the job."""
         body = message.asdict()
-        body["options"].pop(DELIVERY_OPTION, None)
         pause = 0.2
         while True:
             try:
@@ -145,12 +139,12 @@ class DeliveryLimit(Middleware):
     def before_process_message(
         self, broker: dramatiq.Broker, message: dramatiq.MessageProxy
     ) -> None:
-        redis_id = message.options["redis_message_id"]
+        redis_id = message.options[wire.REDIS_ID_OPTION]
         try:
             delivery = start_delivery(self.client, self.layout, redis_id)
         except REDIS_DOWN:
             delivery = 1  # cannot count now; the job's own Redis writes will wait it out
-        message.options[DELIVERY_OPTION] = delivery
+        message.options[wire.DELIVERY_OPTION] = delivery
         if delivery <= self.max_deliveries:
             return
         job_id = job_id_of(message)
@@ -171,7 +165,7 @@ class DeliveryLimit(Middleware):
 
     def _finish(self, message: dramatiq.MessageProxy) -> None:
         try:
-            finish_delivery(self.client, self.layout, message.options["redis_message_id"])
+            finish_delivery(self.client, self.layout, message.options[wire.REDIS_ID_OPTION])
         except REDIS_DOWN:  # worst case the next delivery is counted once too many
             log.warning("could not clear a delivery count", extra={"job_id": job_id_of(message)})
 

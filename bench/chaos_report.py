@@ -19,6 +19,7 @@ from rich.table import Table
 
 from bench.chaos_load import Submission
 from heavylift.jobs.models import JobRecord, JobState
+from heavylift.queue import wire
 from heavylift.state.keys import DEAD_LETTER_SUFFIX, Layout
 
 MANIFEST = "manifest.json"
@@ -47,15 +48,9 @@ def manifest_versions(s3: Any, bucket: str) -> Counter[str]:
 
 
 def job_id_of(raw: bytes | str | None) -> str | None:
-    """The job id inside an encoded Dramatiq message (``args[0]["job_id"]``)."""
-    if raw is None:
-        return None
-    try:
-        args = json.loads(raw).get("args") or [{}]
-    except (ValueError, AttributeError):
-        return None
-    job_id = args[0].get("job_id") if isinstance(args[0], dict) else None
-    return str(job_id) if job_id is not None else None
+    """The job id inside an encoded Dramatiq message."""
+    message = wire.decode(raw)
+    return None if message is None else wire.job_id_of(message)
 
 
 def dead_letters(client: redis.Redis, layout: Layout) -> Counter[str]:

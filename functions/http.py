@@ -38,10 +38,10 @@ from heavylift.errors import (
     QueueFull,
     TooManyRecords,
 )
+from heavylift.jobs.identity import queue_for, webhook_job_id
 from heavylift.jobs.models import JobMessage, JobOrigin, S3Location, UrlSource
 from heavylift.jobs.source_rules import check_source_bucket, check_upload
 from heavylift.jobs.spec import spec_for
-from heavylift.jobs.submission import queue_for, webhook_job_id
 from heavylift.jobs.upload_events import object_created_events
 from heavylift.net.credentials import Principal, Scope, check_bearer
 from heavylift.net.safe_http import UrlPolicy, UrlRefused, check_url

@@ -16,6 +16,7 @@ from prometheus_client.core import (
 )
 
 from heavylift.config import Settings
+from heavylift.queue.names import Queue
 from heavylift.state.counters import (
     DURATION_BUCKETS,
     PREFIX,
@@ -25,7 +26,6 @@ from heavylift.state.counters import (
 )
 from heavylift.state.keys import Layout
 
-QUEUES = ("image", "video", "audio", "callbacks")
 COUNTERS = {
     "jobs_submitted_total": ("Jobs accepted by a producer.", ("queue", "media_type")),
     "jobs_succeeded_total": ("Jobs that ended succeeded.", ("queue", "media_type")),
@@ -88,7 +88,8 @@ def _histogram(counters: dict[str, float]) -> Metric:
 
 
 def _gauges(client: Any, settings: Settings) -> Iterator[Metric]:
-    now = read_gauges(client, Layout(settings.namespace), QUEUES, settings.heartbeat_timeout_s)
+    layout = Layout(settings.namespace)
+    now = read_gauges(client, layout, tuple(Queue), settings.heartbeat_timeout_s)
     for name, doc, values in (
         ("queue_waiting_jobs", "Messages waiting on a queue.", now.waiting),
         ("queue_in_flight_jobs", "Messages fetched by a worker and not yet acked.", now.in_flight),

@@ -1,5 +1,7 @@
-"""What both producers share: settings, the job store and the dispatcher, built once per
-process (a warm Lambda reuses them) and lazily (importing a handler connects to nothing)."""
+"""What both producers share: settings, the job store, credentials and policies, built once
+per process (a warm Lambda reuses them) and lazily (importing a handler connects to nothing).
+Producers write each job's queue message themselves, in the submission's Lua script, so they
+need no Dramatiq broker and never import the workers' code."""
 
 from __future__ import annotations
 
@@ -7,13 +9,12 @@ import logging
 from dataclasses import dataclass
 from functools import lru_cache
 
-from actors.broker import build_broker
-from actors.dispatch import DramatiqDispatcher
 from heavylift.config import Settings, get_settings
+from heavylift.jobs.identity import default_spec, s3_job_id
 from heavylift.jobs.models import JobMessage, JobOrigin
 from heavylift.jobs.source_rules import check_upload
 from heavylift.jobs.spec import PipelineSpec
-from heavylift.jobs.submission import Submission, default_spec, s3_job_id, submit
+from heavylift.jobs.submission import Submission, submit
 from heavylift.jobs.upload_events import ObjectCreated
 from heavylift.logs import configure_logging
 from heavylift.net.credentials import Authenticator
@@ -27,7 +28,6 @@ log = logging.getLogger(__name__)
 class Producer:
     settings: Settings
     store: JobStore
-    dispatcher: DramatiqDispatcher
     auth: Authenticator
     url_policy: UrlPolicy
     default_spec: PipelineSpec  # built once: most requests ask for no options
@@ -36,7 +36,6 @@ class Producer:
         return submit(
             message,
             self.store,
-            self.dispatcher,
             max_depth=max_depth,
             history_retention_s=self.settings.history_retention_s,
         )
@@ -69,7 +68,6 @@ def get_producer() -> Producer:
     return Producer(
         settings,
         store,
-        DramatiqDispatcher(build_broker(settings)),
         Authenticator.from_settings(settings),
         UrlPolicy.from_settings(settings),
         default_spec(settings),

@@ -7,7 +7,6 @@ Everything is read from the broker's own keys on each request (the same reads as
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from typing import Any
 
@@ -17,8 +16,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from functions.dashboard.web import api, json_response, page, render
-from functions.metrics_export import QUEUES
 from functions.producer import get_producer
+from heavylift.queue import wire
+from heavylift.queue.names import Queue
 from heavylift.queue.recovery import now_ms
 from heavylift.state import history
 from heavylift.state.counters import read_gauges
@@ -35,17 +35,8 @@ def _text(value: bytes | str) -> str:
 
 
 def _job_id(data: bytes | str | None) -> str | None:
-    """``args[0].job_id`` of an encoded Dramatiq message (callbacks carry a plain id)."""
-    if data is None:
-        return None
-    try:
-        args = json.loads(data).get("args") or []
-    except (ValueError, AttributeError):
-        return None
-    first = args[0] if args else None
-    if isinstance(first, dict) and first.get("job_id"):
-        return str(first["job_id"])
-    return first if isinstance(first, str) else None
+    message = wire.decode(data)
+    return None if message is None else wire.job_id_of(message)
 
 
 def delayed_by_queue(client: redis.Redis, layout: Layout, total: int) -> dict[str, int] | None:
@@ -54,11 +45,9 @@ def delayed_by_queue(client: redis.Redis, layout: Layout, total: int) -> dict[st
         return None
     counts: dict[str, int] = defaultdict(int)
     for _, data in client.hscan_iter(layout.scheduled_messages, count=1000):
-        try:
-            queue = str(json.loads(data).get("queue_name") or "")
-        except (ValueError, AttributeError):
-            continue
-        counts[queue.removesuffix(".DQ")] += 1
+        message = wire.decode(data)
+        if message is not None:
+            counts[wire.queue_of(message)] += 1
     return dict(counts)
 
 
@@ -95,17 +84,17 @@ def overview_data() -> dict[str, Any]:
     producer = get_producer()
     settings, client = producer.settings, producer.store.client
     layout = Layout(settings.namespace)
-    gauges = read_gauges(client, layout, QUEUES, settings.heartbeat_timeout_s)
+    gauges = read_gauges(client, layout, tuple(Queue), settings.heartbeat_timeout_s)
     delayed = delayed_by_queue(client, layout, gauges.scheduled)
     queues = [
         {
-            "name": queue,
+            "name": queue.value,
             "ready": gauges.waiting[queue],
             "delayed": None if delayed is None else delayed.get(queue, 0),
             "in_flight": gauges.in_flight[queue],
             "dead": gauges.dead[queue],
         }
-        for queue in QUEUES
+        for queue in Queue
     ]
     return {
         "queues": queues,

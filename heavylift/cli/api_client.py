@@ -14,8 +14,8 @@ import httpx
 from boto3.s3.transfer import TransferConfig
 
 from heavylift.config import Settings
+from heavylift.jobs.identity import default_spec, s3_job_id
 from heavylift.jobs.models import JobRecord, S3Location
-from heavylift.jobs.submission import default_spec, s3_job_id
 from heavylift.jobs.upload_events import normalize_etag
 from heavylift.net.credentials import split_client
 from heavylift.storage.s3 import s3_client, translate_s3_errors

@@ -15,7 +15,7 @@ import typer
 from heavylift.cli.console import console, record_table, results_table
 from heavylift.cli.dlq import dlq_app
 from heavylift.config import DEV_ENV_FILE, get_settings
-from heavylift.jobs.spec import MediaKind
+from heavylift.queue.names import Queue
 
 app = typer.Typer(help="Heavylift: media pipeline on Dramatiq over Redis.", no_args_is_help=True)
 dev = typer.Typer(help="The local stack: redis, moto (S3+SQS), event bridge, API, workers.")
@@ -51,7 +51,7 @@ def worker(
 
     settings = get_settings()
     queues = [q.strip() for item in queues or [] for q in item.split(",") if q.strip()]
-    unknown = sorted(set(queues) - {kind.queue for kind in MediaKind} - {"callbacks"})
+    unknown = sorted(set(queues) - set(Queue))
     if unknown and not modules:  # extra actor modules may declare queues of their own
         raise typer.BadParameter(f"unknown queue(s) {', '.join(unknown)}", param_hint="--queues")
     configure_logging(settings.log_format, settings.log_level)

@@ -21,19 +21,20 @@ import threading
 import time
 import traceback
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from heavylift.config import Settings
 from heavylift.errors import HeavyliftError, TransientError
+from heavylift.jobs.identity import queue_for
 from heavylift.jobs.lifecycle import worker_lost
 from heavylift.jobs.models import AttemptError, JobMessage, JobRecord, JobState, Manifest, utcnow
 from heavylift.jobs.sources import open_source
 from heavylift.jobs.spec import MediaKind
-from heavylift.jobs.submission import Dispatcher, queue_for
 from heavylift.media.context import MediaContext, MediaResult
 from heavylift.media.process import WrongQueue, process_media
 from heavylift.media.sink import write_json
 from heavylift.media.stream import SourceStream
+from heavylift.queue.names import Queue
 from heavylift.state.counters import JobOutcome, MetricsRecorder
 from heavylift.state.store import JobStore
 from heavylift.storage.s3 import S3OutputSink
@@ -41,6 +42,17 @@ from heavylift.storage.s3 import S3OutputSink
 log = logging.getLogger(__name__)
 
 PROGRESS_INTERVAL_S = 1.0
+
+
+class Dispatcher(Protocol):
+    """What a worker enqueues while it runs a job (Dramatiq, in production; the job core never
+    imports it). Raises ``BrokerUnavailable`` when the queue is away."""
+
+    def dispatch(self, message: JobMessage, queue: Queue) -> None:
+        """Put a job on ``queue`` (its bytes belong there, not where its name pointed)."""
+
+    def dispatch_callback(self, job_id: str) -> None:
+        """Queue the delivery of the job's callback (its record names the URL)."""
 
 
 @dataclass(frozen=True)

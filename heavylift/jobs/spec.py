@@ -12,6 +12,8 @@ from typing import Annotated, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from heavylift.queue.names import Queue
+
 
 class Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -23,9 +25,9 @@ class MediaKind(StrEnum):
     AUDIO = "audio"
 
     @property
-    def queue(self) -> str:
+    def queue(self) -> Queue:
         """Each kind has its own queue, so hour-long videos never starve thumbnails."""
-        return self.value
+        return Queue(self.value)
 
 
 ThumbnailFormat = Literal["webp", "avif", "jpeg"]

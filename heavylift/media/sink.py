@@ -15,7 +15,9 @@ class Writable(Protocol):
     def write(self, data: bytes, /) -> int: ...
 
 
-Producer = Callable[[Writable], object]  # writes the output; its return value is ignored
+OutputWriter = Callable[
+    [Writable], object
+]  # writes one output's bytes; its return value is ignored
 
 
 class OutputSink(Protocol):
@@ -23,7 +25,7 @@ class OutputSink(Protocol):
         self,
         name: str,
         content_type: str,
-        produce: Producer,
+        produce: OutputWriter,
         *,
         width: int | None = None,
         height: int | None = None,

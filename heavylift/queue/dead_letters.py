@@ -9,7 +9,6 @@ either still dead or queued exactly once, and running the command again finishes
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -21,13 +20,12 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from heavylift.errors import BrokerUnavailable, InvalidMessage
 from heavylift.jobs.models import JobMessage, JobRecord, JobState
+from heavylift.queue import wire
 from heavylift.state.keys import Layout
 from heavylift.state.store import REDIS_DOWN, JobStore
 
 CHUNK = 500
 UNKNOWN_ACTOR = "?"
-# Options that described the dead delivery, not the message: a replay starts afresh.
-STALE_OPTIONS = ("traceback", "requeue_timestamp", "eta")
 
 # KEYS: dead zset, dead hash, queue hash, queue list, deliveries counter.
 # ARGV: redis message id, new data, data as listed ("" to not compare).
@@ -212,7 +210,8 @@ def replay(
             q, rid = layout.queue(letter.queue), letter.redis_message_id
             keys = [q.dead, q.dead_messages, q.messages, q.waiting, layout.deliveries(rid)]
             with _redis_errors():
-                moved = script(keys=keys, args=[rid, _fresh_data(letter), letter.raw])
+                fresh = wire.replay_of(letter.message, letter.queue)
+                moved = script(keys=keys, args=[rid, fresh, letter.raw])
             reason = {1: None, 0: "already replayed or purged", -1: "changed since listed"}[moved]
             if moved == 1 and letter.job_id:
                 _mark_requeued(store, letter.job_id, before)
@@ -275,15 +274,6 @@ def _replay_obstacle(letter: DeadLetter, record: JobRecord | None) -> str | None
     return None
 
 
-def _fresh_data(letter: DeadLetter) -> str:
-    """The message as a first delivery: retries 0, no leftovers of the dead one."""
-    message = dict(letter.message)
-    options = {k: v for k, v in (message.get("options") or {}).items() if k not in STALE_OPTIONS}
-    message["options"] = {**options, "retries": 0}
-    message["queue_name"] = letter.queue  # never a ``.DQ`` delay queue
-    return json.dumps(message, separators=(",", ":"))
-
-
 def _mark_requeued(store: JobStore, job_id: str, before: JobRecord | None) -> None:
     """Count the replay; reset the state unless a worker already took the job meanwhile."""
 
@@ -330,21 +320,8 @@ def _decode(queue: str, redis_id: str, score: float, data: bytes | None) -> Dead
         dead_at=datetime.fromtimestamp(score / 1000, UTC),
         raw=raw,
     )
-    try:
-        message = json.loads(raw)
-        args, options = message.get("args") or [], message.get("options") or {}
-        first = args[0] if args else None
-        job_id = first.get("job_id") if isinstance(first, dict) else None
-        return letter.model_copy(
-            update={
-                "id": str(message.get("message_id") or redis_id),
-                "actor": str(message.get("actor_name") or UNKNOWN_ACTOR),
-                "job_id": None if job_id is None else str(job_id),
-                "retries": int(options.get("retries") or 0),
-                "message": message,
-            }
-        )
-    except (ValueError, TypeError, AttributeError):  # JSON, ints and shapes we cannot read
+    message = wire.decode(data)
+    if message is None:
         what = "missing" if data is None else f"undecodable: {raw[:80]!r}"
         return letter.model_copy(
             update={
@@ -353,6 +330,22 @@ def _decode(queue: str, redis_id: str, score: float, data: bytes | None) -> Dead
                 "decodable": False,
             }
         )
+    return letter.model_copy(
+        update={
+            "id": str(message.get("message_id") or redis_id),
+            "actor": str(message.get("actor_name") or UNKNOWN_ACTOR),
+            "job_id": _job_id(message),
+            "retries": wire.retries_of(message),
+            "message": message,
+        }
+    )
+
+
+def _job_id(message: wire.Message) -> str | None:
+    """A job message's job id (a callback delivery's plain id names no letter's job)."""
+    args = message.get("args")
+    is_job = isinstance(args, list | tuple) and bool(args) and isinstance(args[0], dict)
+    return wire.job_id_of(message) if is_job else None
 
 
 def _attach_errors(client: redis.Redis, store: JobStore, letters: list[DeadLetter]) -> None:

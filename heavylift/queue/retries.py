@@ -13,13 +13,11 @@ onto their queues, also atomically. Nothing is ever held only in a process.
 
 from __future__ import annotations
 
-import json
 import random
-import uuid
-from typing import Any
 
 import redis
 
+from heavylift.queue import wire
 from heavylift.queue.recovery import now_ms
 from heavylift.state.keys import Layout
 
@@ -62,25 +60,12 @@ def backoff_ms(retries: int, min_ms: int, max_ms: int, rng: random.Random | None
     return half + (rng or random).randint(0, ceiling - half)
 
 
-def retry_body(message: dict[str, Any], retries: int) -> tuple[str, str]:
-    """A retry of ``message`` (a Dramatiq message as a dict): a fresh id, retries counted."""
-    retry_id = str(uuid.uuid4())
-    options = {
-        key: value
-        for key, value in message.get("options", {}).items()
-        if key not in ("eta", "traceback", "requeue_timestamp")
-    }
-    options.update(retries=retries, redis_message_id=retry_id)
-    body = {**message, "options": options}
-    return retry_id, json.dumps(body, separators=(",", ":"))
-
-
 def schedule_retry(
     client: redis.Redis,
     layout: Layout,
     *,
     worker_id: str,
-    message: dict[str, Any],
+    message: wire.Message,
     retries: int,
     delay_ms: int,
 ) -> bool:
@@ -88,12 +73,13 @@ def schedule_retry(
 
     False if this worker no longer held the message (it was presumed dead and the message
     was requeued already): then that requeued copy is the retry."""
-    queue = layout.queue(message["queue_name"])
-    failed_id = message["options"]["redis_message_id"]
-    retry_id, body = retry_body(message, retries)
+    queue = layout.queue(wire.queue_of(message))
+    failed_id = message["options"][wire.REDIS_ID_OPTION]
+    retry = wire.retry_of(message, retries)
     script = client.register_script(_SCHEDULE)
     keys = [queue.acks(worker_id), queue.messages, layout.scheduled, layout.scheduled_messages]
-    return bool(script(keys=keys, args=[failed_id, retry_id, body, now_ms() + delay_ms]))
+    args = [failed_id, retry.redis_message_id, retry.body, now_ms() + delay_ms]
+    return bool(script(keys=keys, args=args))
 
 
 def promote_due(client: redis.Redis, layout: Layout, batch: int = 500) -> int:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import redis
 
+from heavylift.queue.names import MEDIA_QUEUES
 from heavylift.queue.recovery import now_ms
 from heavylift.state.history import DEFAULT_RETENTION_S, stage_record
 from heavylift.state.keys import Layout
@@ -22,7 +23,6 @@ from heavylift.state.store import REDIS_DOWN
 PREFIX = "heavylift_"
 # Seconds: thumbnails take well under a second, long videos tens of minutes.
 DURATION_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
-MEDIA_QUEUES = ("image", "video", "audio")
 
 
 def metrics_key(namespace: str) -> str:

@@ -25,7 +25,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from heavylift.config import Settings
 from heavylift.errors import AccessDenied, HeavyliftError, NotFound, StorageUnavailable, TooLarge
 from heavylift.jobs.models import OutputEntry, S3Location
-from heavylift.media.sink import Producer
+from heavylift.media.sink import OutputWriter
 
 NOT_FOUND_CODES = {"NoSuchKey", "NoSuchBucket", "NoSuchVersion", "404", "NotFound"}
 DENIED_CODES = {"AccessDenied", "403", "Forbidden", "AllAccessDisabled", "InvalidObjectState"}
@@ -171,7 +171,7 @@ class S3OutputSink:
         self,
         name: str,
         content_type: str,
-        produce: Producer,
+        produce: OutputWriter,
         *,
         width: int | None = None,
         height: int | None = None,

@@ -14,8 +14,8 @@ import yaml
 
 from functions.producer import get_producer
 from heavylift.config import Settings, get_settings
+from heavylift.jobs.identity import default_spec, s3_job_id
 from heavylift.jobs.models import JobState, S3Location
-from heavylift.jobs.submission import default_spec, s3_job_id
 from infra.devstack import REPO_DIR, SOURCES_BUCKET, LocalStack
 from infra.samples import write_sample
 from tests.integration.conftest import wait_for_job

@@ -13,8 +13,8 @@ import pytest
 import redis
 
 from heavylift.config import Settings
+from heavylift.jobs.identity import default_spec, s3_job_id
 from heavylift.jobs.models import JobState, S3Location
-from heavylift.jobs.submission import default_spec, s3_job_id
 from heavylift.state.store import JobStore
 from infra.devstack import LocalStack
 from infra.processes import pid_alive

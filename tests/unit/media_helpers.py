@@ -16,7 +16,7 @@ import pyvips
 from heavylift.jobs.models import OutputEntry
 from heavylift.media.context import MediaContext
 from heavylift.media.ffmpeg import FFMPEG
-from heavylift.media.sink import Producer
+from heavylift.media.sink import OutputWriter
 from heavylift.media.stream import SourceStream
 
 
@@ -31,7 +31,7 @@ class MemorySink:
         self,
         name: str,
         content_type: str,
-        produce: Producer,
+        produce: OutputWriter,
         *,
         width: int | None = None,
         height: int | None = None,

@@ -12,7 +12,7 @@ import pytest
 from pydantic import ValidationError
 
 from heavylift.config import DEV_ENV_FILE, Settings, get_settings
-from heavylift.jobs.submission import default_spec
+from heavylift.jobs.identity import default_spec
 
 
 @pytest.mark.parametrize(

@@ -22,8 +22,8 @@ from functions.http import MAX_BODY_BYTES, app
 from functions.producer import get_producer
 from heavylift.config import get_settings
 from heavylift.errors import BrokerUnavailable
+from heavylift.jobs.identity import default_spec, s3_job_id
 from heavylift.jobs.models import S3Location
-from heavylift.jobs.submission import default_spec, s3_job_id
 from tests.unit.conftest import (
     BUCKET,
     ETAG,

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import re
 import threading
-from dataclasses import dataclass, field
 
 import pytest
 import redis
 
-from heavylift.errors import BrokerUnavailable, HeavyliftError, QueueFull
+from heavylift.errors import BrokerUnavailable, QueueFull
+from heavylift.jobs.identity import s3_job_id, webhook_job_id
 from heavylift.jobs.models import (
     AttemptError,
     JobMessage,
@@ -24,35 +24,15 @@ from heavylift.jobs.models import (
     S3Location,
 )
 from heavylift.jobs.spec import PipelineSpec
-from heavylift.jobs.submission import Envelope, s3_job_id, submit, webhook_job_id
+from heavylift.jobs.submission import submit
 from heavylift.jobs.upload_events import object_created_events
+from heavylift.queue import wire
 from heavylift.state.store import JobStore, connect
 from tests.unit.conftest import ENVELOPES, notification, s3_record, text
 
 SPEC = PipelineSpec.default((256, 1024), 80)
 TTL = 3600
 JOB_ID = re.compile(r"^j[0-9a-f]{31}$")
-
-
-@dataclass
-class FakeDispatcher:
-    """Records what would be enqueued; optionally fails like an unreachable broker."""
-
-    error: HeavyliftError | None = None
-    calls: list[tuple[JobMessage, str]] = field(default_factory=list)
-
-    def dispatch_callback(self, job_id: str) -> None:
-        raise AssertionError("producers never queue callbacks")
-
-    def envelope(self, message: JobMessage, queue: str) -> Envelope:
-        if self.error is not None:
-            raise self.error
-        return Envelope(f"m-{message.job_id}", message.model_dump_json())
-
-    def dispatch(self, message: JobMessage, queue: str) -> None:
-        self.calls.append((message, queue))
-        if self.error is not None:
-            raise self.error
 
 
 @pytest.fixture
@@ -156,10 +136,12 @@ def waiting(store: JobStore, queue: str = "image") -> list[str]:
 
 def test_new_job_is_created_with_its_message_in_one_step(store: JobStore) -> None:
     message = make_message()
-    submission = submit(message, store, FakeDispatcher())
+    submission = submit(message, store)
     assert submission.created
     assert submission.job_id == message.job_id
-    assert waiting(store) == [f"m-{message.job_id}"]
+    [queued] = waiting(store)
+    body = wire.decode(store.client.hget(f"{store.namespace}:image.msgs", queued))
+    assert body is not None and JobMessage.model_validate(body["args"][0]) == message
     stored = store.get(message.job_id)
     assert stored is not None
     assert stored.state is JobState.QUEUED
@@ -170,52 +152,30 @@ def test_new_job_is_created_with_its_message_in_one_step(store: JobStore) -> Non
 def test_duplicate_is_not_enqueued_again(store: JobStore) -> None:
     """A redelivered S3 event must not put a second message on the queue."""
     message = make_message()
-    first = submit(message, store, FakeDispatcher())
-    second = submit(message, store, FakeDispatcher())
+    first = submit(message, store)
+    second = submit(message, store)
     assert not second.created
     assert second.job_id == first.job_id
     assert second.record.enqueued_at == first.record.enqueued_at
     assert len(waiting(store)) == 1
 
 
-def test_a_stranded_record_from_an_older_producer_is_enqueued(store: JobStore) -> None:
-    """Older producers wrote the record, then the message; one that died in between left a
-    record without a message. Submitting again must not strand the job."""
-    message = make_message()
-    store.create(draft(message))  # the crash: a record without enqueued_at
-    dispatcher = FakeDispatcher()
-    submission = submit(message, store, dispatcher)
-    assert not submission.created
-    assert dispatcher.calls == [(message, "image")]
-    stored = store.get(message.job_id)
-    assert stored is not None and stored.enqueued_at is not None
-
-
-def test_encoding_failure_leaves_nothing_behind(store: JobStore) -> None:
-    """Nothing is acknowledged that was not enqueued, and a retry starts clean."""
-    message = make_message()
-    with pytest.raises(BrokerUnavailable):
-        submit(message, store, FakeDispatcher(error=BrokerUnavailable("redis away")))
-    assert store.get(message.job_id) is None and waiting(store) == []
-    assert submit(message, store, FakeDispatcher()).created
-
-
 def test_a_full_queue_refuses_new_jobs_but_answers_duplicates(store: JobStore) -> None:
     first = make_message("photos/1.jpg", job_id="j1")
-    submit(first, store, FakeDispatcher(), max_depth=1)
+    submit(first, store, max_depth=1)
     with pytest.raises(QueueFull):
-        submit(make_message("photos/2.jpg", job_id="j2"), store, FakeDispatcher(), max_depth=1)
+        submit(make_message("photos/2.jpg", job_id="j2"), store, max_depth=1)
     assert store.get("j2") is None and len(waiting(store)) == 1
-    again = submit(first, store, FakeDispatcher(), max_depth=1)  # a retry of an accepted job
+    again = submit(first, store, max_depth=1)  # a retry of an accepted job
     assert not again.created
     audio = make_message("talks/1.mp3", job_id="j3")  # other queues have their own depth
-    assert submit(audio, store, FakeDispatcher(), max_depth=1).created
+    assert submit(audio, store, max_depth=1).created
 
 
 def test_records_expire(store: JobStore, redis_client: redis.Redis) -> None:
     """Redis runs with noeviction: a record without a TTL would live (and cost) forever."""
     message = make_message()
-    submit(message, store, FakeDispatcher())
+    submit(message, store)
     assert 0 < redis_client.ttl(store.key(message.job_id)) <= TTL
 
 
@@ -276,7 +236,7 @@ def test_full_redis_raises_broker_unavailable(store: JobStore, full_redis: redis
     """redis.conf uses noeviction so that a full Redis refuses writes and producers 503;
     that only works if the refusal surfaces as BrokerUnavailable, not a raw redis error."""
     with pytest.raises(BrokerUnavailable):
-        submit(make_message(), store, FakeDispatcher())
+        submit(make_message(), store)
 
 
 @pytest.mark.parametrize("operation", ["get", "create", "update", "delete", "ping"])
