@@ -20,19 +20,15 @@ from dramatiq.middleware import (
 from actors.middleware import DeliveryLimit, Housekeeping, RetryLater
 from heavylift.config import Settings
 from heavylift.state.counters import MetricsRecorder
-from heavylift.state.keys import Layout
-from heavylift.state.store import JobStore, connect
+from heavylift.state.store import JobStore
 
 
 def build_broker(settings: Settings, worker_id: str | None = None) -> RedisBroker:
     """``worker_id`` names this process in Redis (a supervisor picks it, to clean up after
     it); producers leave it to Dramatiq."""
-    client = connect(settings.redis_url, settings.redis_socket_timeout_s)
-    layout = Layout(settings.namespace)
+    store = JobStore.from_settings(settings, patience_s=settings.redis_patience_s)
+    client, layout = store.client, store.layout  # the process's one Redis client
     metrics = MetricsRecorder(client, settings.namespace, settings.history_retention_s)
-    store = JobStore(
-        client, settings.namespace, settings.job_ttl_seconds, settings.redis_patience_s
-    )
     middleware: list[Middleware] = [
         AgeLimit(),
         TimeLimit(),

@@ -16,7 +16,7 @@ from heavylift.net.callback_delivery import deliver
 from heavylift.net.safe_http import UrlPolicy
 from heavylift.net.signatures import WebhookSecret
 from heavylift.queue.names import ACTORS, Queue
-from heavylift.state.store import JobStore, connect
+from heavylift.state.store import JobStore
 
 log = logging.getLogger(__name__)
 settings = get_settings()
@@ -24,8 +24,7 @@ settings = get_settings()
 
 @lru_cache(maxsize=1)
 def _store() -> JobStore:
-    client = connect(settings.redis_url, settings.redis_socket_timeout_s)
-    return JobStore(client, settings.namespace, settings.job_ttl_seconds, settings.redis_patience_s)
+    return JobStore.from_settings(settings, patience_s=settings.redis_patience_s)
 
 
 @dramatiq.actor(

@@ -7,7 +7,7 @@ import dramatiq
 from heavylift.errors import BrokerUnavailable
 from heavylift.jobs.models import JobMessage
 from heavylift.queue.names import ACTORS, Queue
-from heavylift.state.store import REDIS_DOWN
+from heavylift.state.redis import REDIS_DOWN
 
 
 class DramatiqDispatcher:

@@ -19,7 +19,7 @@ from heavylift.jobs.spec import MediaKind
 from heavylift.queue import wire
 from heavylift.queue.names import ACTORS
 from heavylift.state.counters import MetricsRecorder
-from heavylift.state.store import JobStore, connect
+from heavylift.state.store import JobStore
 from heavylift.storage.s3 import s3_client
 
 settings = get_settings()
@@ -28,12 +28,8 @@ settings = get_settings()
 @lru_cache(maxsize=1)
 def worker_context() -> WorkerContext:
     """Built on first use, inside the worker process (never at import, never in the parent)."""
-    store = JobStore(
-        connect(settings.redis_url, settings.redis_socket_timeout_s),
-        settings.namespace,
-        settings.job_ttl_seconds,
-        patience_s=settings.redis_patience_s,  # wait out a Redis restart mid-job
-    )
+    # the process's one Redis client; wait out a Redis restart mid-job
+    store = JobStore.from_settings(settings, patience_s=settings.redis_patience_s)
     return WorkerContext(
         settings=settings,
         store=store,

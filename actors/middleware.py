@@ -32,7 +32,8 @@ from heavylift.queue.retries import backoff_ms, promote_due, schedule_retry
 from heavylift.state.counters import MetricsRecorder
 from heavylift.state.index import prune_expired
 from heavylift.state.keys import Layout
-from heavylift.state.store import REDIS_DOWN, JobStore
+from heavylift.state.redis import REDIS_DOWN
+from heavylift.state.store import JobStore
 
 log = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ import redis
 from heavylift.config import Settings
 from heavylift.queue.recovery import requeue_worker
 from heavylift.state.keys import Layout
-from heavylift.state.store import REDIS_DOWN, connect
+from heavylift.state.redis import REDIS_DOWN, connect
 
 log = logging.getLogger("heavylift.supervisor")
 

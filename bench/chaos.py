@@ -199,7 +199,7 @@ def count_final(client: redis.Redis, job_ids: list[str]) -> int | None:
     final = 0
     try:
         for start in range(0, len(job_ids), 500):
-            keys = [f"{NAMESPACE}:job:{j}" for j in job_ids[start : start + 500]]
+            keys = [Layout(NAMESPACE).job(j) for j in job_ids[start : start + 500]]
             for raw in client.mget(keys):
                 if raw and json.loads(raw)["state"] in ("succeeded", "failed", "dead"):
                     final += 1

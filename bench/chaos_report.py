@@ -20,7 +20,7 @@ from rich.table import Table
 from bench.chaos_load import Submission
 from heavylift.jobs.models import JobRecord, JobState
 from heavylift.queue import wire
-from heavylift.state.keys import DEAD_LETTER_SUFFIX, Layout
+from heavylift.state.keys import DEAD_LETTER_SUFFIX, MESSAGES_SUFFIX, Layout
 
 MANIFEST = "manifest.json"
 
@@ -29,7 +29,7 @@ def job_records(client: redis.Redis, namespace: str, job_ids: list[str]) -> dict
     found: dict[str, JobRecord] = {}
     for start in range(0, len(job_ids), 500):
         chunk = job_ids[start : start + 500]
-        raws = client.mget([f"{namespace}:job:{j}" for j in chunk])
+        raws = client.mget([Layout(namespace).job(j) for j in chunk])
         for job_id, raw in zip(chunk, raws, strict=True):
             if raw is not None:
                 found[job_id] = JobRecord.model_validate_json(raw)
@@ -61,7 +61,7 @@ def dead_letters(client: redis.Redis, layout: Layout) -> Counter[str]:
             continue
         ids: list[bytes] = list(client.zrange(key, 0, -1))  # type: ignore[arg-type]
         if ids:
-            for raw in client.hmget(key + b".msgs", ids):
+            for raw in client.hmget(key + MESSAGES_SUFFIX.encode(), ids):
                 found[job_id_of(raw) or "<unreadable dead letter>"] += 1
     return found
 
@@ -70,20 +70,21 @@ def message_places(client: redis.Redis, namespace: str, wanted: set[str]) -> dic
     """Where the messages of ``wanted`` jobs are now: waiting, in flight (an ack set),
     delayed, scheduled, or orphaned in a ``.msgs`` hash. For explaining losses."""
     places: dict[str, list[str]] = defaultdict(list)
+    layout = Layout(namespace)
     in_acks = {
         member: key.decode()
-        for key in client.scan_iter(match=f"{namespace}:__acks__.*", count=1000)
+        for key in client.scan_iter(match=layout.acks_pattern, count=1000)
         for member in client.smembers(key)
     }
-    for key in client.scan_iter(match=f"{namespace}:*.msgs", count=1000):
+    for key in client.scan_iter(match=layout.messages_pattern, count=1000):
         name = key.decode()
-        if name.endswith(f"{DEAD_LETTER_SUFFIX}.msgs"):
+        if name.endswith(f"{DEAD_LETTER_SUFFIX}{MESSAGES_SUFFIX}"):
             continue
         for message_id, raw in client.hgetall(key).items():
             job_id = job_id_of(raw)
             if job_id not in wanted:
                 continue
-            owner = name.removesuffix(".msgs")
+            owner = name.removesuffix(MESSAGES_SUFFIX)
             if message_id in in_acks:
                 places[job_id].append(f"in flight in {in_acks[message_id]}")
             elif client.lpos(owner, message_id) is not None:  # type: ignore[arg-type]

@@ -34,6 +34,7 @@ from heavylift.jobs.models import JobOrigin, JobRecord, JobState, S3Location
 from heavylift.jobs.spec import MediaKind, PipelineSpec
 from heavylift.state import index as job_index
 from heavylift.state.index import JobFilter, JobPage, list_jobs
+from heavylift.state.keys import Layout
 from infra.processes import Service, free_port
 from infra.redis_service import REDIS_CONF, answers_ping, redis_server_binary
 
@@ -124,14 +125,14 @@ def seed(client: redis.Redis, ns: str, count: int, now_ms: int, rng: random.Rand
     pipe = client.pipeline(transaction=False)
     for n in range(count):
         job = make_job(rng, n, now_ms)
-        pipe.set(f"{ns}:job:{job.job_id}", document(base, job), ex=TTL_S)
+        pipe.set(Layout(ns).job(job.job_id), document(base, job), ex=TTL_S)
         keys = job_index.keys_for(ns, job.state, job.queue, job.media, job.code)
         for key in keys:
             pipe.zadd(key, {job.job_id: job.created_ms})
         registry.update(keys)
         if len(pipe) >= 10_000:
             pipe.execute()
-    pipe.sadd(job_index.registry_key(ns), *registry)
+    pipe.sadd(Layout(ns).job_index_registry, *registry)
     pipe.execute()
 
 

@@ -22,6 +22,7 @@ from bench import cpu
 from heavylift.cli.api_client import Upload, upload_file
 from heavylift.config import Settings
 from heavylift.jobs.models import JobRecord, JobState
+from heavylift.state.keys import Layout
 from heavylift.storage.s3 import s3_client
 from infra.devstack import LocalStack
 
@@ -126,7 +127,7 @@ class PipelineBench:
                     pending.add(upload.job_id)
                 if pending:
                     ids = sorted(pending)
-                    raws = self.redis.mget([f"{namespace}:job:{job_id}" for job_id in ids])
+                    raws = self.redis.mget([Layout(namespace).job(job_id) for job_id in ids])
                     for job_id, raw in zip(ids, raws, strict=True):
                         if raw is None:
                             continue  # the S3 event has not reached the producer yet

@@ -46,7 +46,7 @@ from heavylift.jobs.upload_events import object_created_events
 from heavylift.net.credentials import Principal, Scope, check_bearer
 from heavylift.net.safe_http import UrlPolicy, UrlRefused, check_url
 from heavylift.net.signatures import Unauthorized
-from heavylift.state.store import REDIS_DOWN
+from heavylift.state.redis import REDIS_DOWN
 
 log = logging.getLogger(__name__)
 

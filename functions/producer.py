@@ -19,7 +19,7 @@ from heavylift.jobs.upload_events import ObjectCreated
 from heavylift.logs import configure_logging
 from heavylift.net.credentials import Authenticator
 from heavylift.net.url_policy import UrlPolicy
-from heavylift.state.store import JobStore, connect
+from heavylift.state.store import JobStore
 
 log = logging.getLogger(__name__)
 
@@ -60,14 +60,9 @@ class Producer:
 def get_producer() -> Producer:
     settings = get_settings()
     configure_logging(settings.log_format, settings.log_level)
-    store = JobStore(
-        connect(settings.redis_url, settings.redis_socket_timeout_s),
-        settings.namespace,
-        settings.job_ttl_seconds,
-    )
     return Producer(
         settings,
-        store,
+        JobStore.from_settings(settings),
         Authenticator.from_settings(settings),
         UrlPolicy.from_settings(settings),
         default_spec(settings),

@@ -18,7 +18,7 @@ from functions.dashboard import auth, dead_letters, jobs, overview
 from functions.dashboard.session import LazySession
 from functions.dashboard.web import HERE, json_response, render, wants_json
 from heavylift.errors import BrokerUnavailable
-from heavylift.state.store import REDIS_DOWN
+from heavylift.state.redis import REDIS_DOWN
 
 log = logging.getLogger(__name__)
 

@@ -60,9 +60,8 @@ def workers(client: redis.Redis, layout: Layout, timeout_s: float) -> list[dict[
     )  # type: ignore[assignment]
     alive = {_text(member): score for member, score in beats}
     held: dict[str, list[str]] = defaultdict(list)
-    prefix = f"{layout.namespace}:__acks__."
-    for raw in client.scan_iter(match=f"{prefix}*", count=1000):
-        worker, _, queue = _text(raw)[len(prefix) :].partition(".")
+    for raw in client.scan_iter(match=layout.acks_pattern, count=1000):
+        worker, queue = layout.worker_and_queue_of_acks(_text(raw))
         if worker not in alive or len(held[worker]) >= MAX_JOBS_PER_WORKER:
             continue
         ids = sorted(_text(m) for m in client.smembers(raw))[:MAX_JOBS_PER_WORKER]  # type: ignore[union-attr]

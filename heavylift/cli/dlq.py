@@ -25,7 +25,8 @@ from heavylift.errors import BrokerUnavailable
 from heavylift.jobs.models import utcnow
 from heavylift.queue import dead_letters as dlq
 from heavylift.state.keys import Layout
-from heavylift.state.store import REDIS_DOWN, JobStore, connect
+from heavylift.state.redis import REDIS_DOWN
+from heavylift.state.store import JobStore
 
 dlq_app = typer.Typer(help="Dead letters: list, show, replay, purge.", no_args_is_help=True)
 
@@ -59,19 +60,13 @@ class Dlq:
 def dead_letters() -> Iterator[Dlq]:
     """Connect from settings; turn an unreachable Redis into one red line and exit code 2."""
     settings = get_settings()
-    client = connect(settings.redis_url, settings.redis_socket_timeout_s)
+    store = JobStore.from_settings(settings)
     try:
-        yield Dlq(
-            client,
-            Layout(settings.namespace),
-            JobStore(client, settings.namespace, settings.job_ttl_seconds),
-        )
+        yield Dlq(store.client, store.layout, store)
     except (BrokerUnavailable, *REDIS_DOWN) as exc:
         text = str(exc) if isinstance(exc, BrokerUnavailable) else f"Redis unavailable: {exc}"
         console.print(f"[red]{escape(text)}[/]", soft_wrap=True)
         raise typer.Exit(2) from None
-    finally:
-        client.close()
 
 
 def parse_since(text: str, now: datetime | None = None) -> datetime:

@@ -16,9 +16,8 @@ from heavylift.jobs.identity import queue_for
 from heavylift.jobs.models import JobMessage, JobRecord, utcnow
 from heavylift.queue import wire
 from heavylift.queue.names import ACTORS
-from heavylift.state.counters import field, media_type_of, metrics_key
+from heavylift.state.counters import field, media_type_of
 from heavylift.state.history import DEFAULT_RETENTION_S, minute_key
-from heavylift.state.keys import Layout
 from heavylift.state.store import JobStore
 
 log = logging.getLogger(__name__)
@@ -56,7 +55,7 @@ def submit(
         enqueued_at=utcnow(),
     )
     encoded = wire.encode(queue, ACTORS[queue], message.model_dump(mode="json"))
-    keys = Layout(store.namespace).queue(queue)
+    keys = store.layout.queue(queue)
     submitted = field("jobs_submitted_total", queue=queue, media_type=media_type_of(queue))
     stored, created = store.create_enqueued(
         record,
@@ -64,7 +63,7 @@ def submit(
         keys.messages,
         (encoded.redis_message_id, encoded.body),
         max_depth,
-        counter=(metrics_key(store.namespace), submitted),
+        counter=(store.layout.metrics, submitted),
         history=(minute_key(store.namespace), history_retention_s),
     )
     if created:

@@ -22,31 +22,12 @@ from heavylift.errors import BrokerUnavailable, InvalidMessage
 from heavylift.jobs.models import JobMessage, JobRecord, JobState
 from heavylift.queue import wire
 from heavylift.state.keys import Layout
-from heavylift.state.store import REDIS_DOWN, JobStore
+from heavylift.state.redis import REDIS_DOWN
+from heavylift.state.scripts import script
+from heavylift.state.store import JobStore
 
 CHUNK = 500
 UNKNOWN_ACTOR = "?"
-
-# KEYS: dead zset, dead hash, queue hash, queue list, deliveries counter.
-# ARGV: redis message id, new data, data as listed ("" to not compare).
-# Returns 1 moved, 0 gone (replayed or purged by someone else), -1 changed since listed.
-REPLAY_SCRIPT = """
-if not redis.call("zscore", KEYS[1], ARGV[1]) then return 0 end
-if ARGV[3] ~= "" and redis.call("hget", KEYS[2], ARGV[1]) ~= ARGV[3] then return -1 end
-redis.call("zrem", KEYS[1], ARGV[1])
-redis.call("hdel", KEYS[2], ARGV[1])
-redis.call("hset", KEYS[3], ARGV[1], ARGV[2])
-redis.call("rpush", KEYS[4], ARGV[1])
-redis.call("del", KEYS[5])
-return 1
-"""
-# KEYS: dead zset, dead hash, deliveries counter. ARGV: redis message id.
-PURGE_SCRIPT = """
-if redis.call("zrem", KEYS[1], ARGV[1]) == 0 then return 0 end
-redis.call("hdel", KEYS[2], ARGV[1])
-redis.call("del", KEYS[3])
-return 1
-"""
 
 
 class EmptySelector(ValueError):
@@ -196,7 +177,7 @@ def replay(
     on_each: OnEach | None = None,
 ) -> ReplayReport:
     """Put letters back on their queues with retries reset, each in one atomic move."""
-    script = client.register_script(REPLAY_SCRIPT)
+    move = script(client, "replay_dead_letter")
     report = ReplayReport(dry_run=dry_run)
     interval = 1.0 / rate_per_s if rate_per_s else 0.0
     next_move = time.monotonic()
@@ -211,7 +192,7 @@ def replay(
             keys = [q.dead, q.dead_messages, q.messages, q.waiting, layout.deliveries(rid)]
             with _redis_errors():
                 fresh = wire.replay_of(letter.message, letter.queue)
-                moved = script(keys=keys, args=[rid, fresh, letter.raw])
+                moved = move(keys=keys, args=[rid, fresh, letter.raw])
             reason = {1: None, 0: "already replayed or purged", -1: "changed since listed"}[moved]
             if moved == 1 and letter.job_id:
                 _mark_requeued(store, letter.job_id, before)
@@ -228,12 +209,12 @@ def purge(
     on_each: OnEach | None = None,
 ) -> PurgeReport:
     """Delete letters for good (their job records stay, with their history)."""
-    script = client.register_script(PURGE_SCRIPT)
+    delete = script(client, "purge_dead_letter")
     report = PurgeReport()
     for letter in letters:
         q, rid = layout.queue(letter.queue), letter.redis_message_id
         with _redis_errors():
-            gone = script(keys=[q.dead, q.dead_messages, layout.deliveries(rid)], args=[rid])
+            gone = delete(keys=[q.dead, q.dead_messages, layout.deliveries(rid)], args=[rid])
         _record(report, letter, None if gone else "already replayed or purged", "purged", on_each)
     return report
 

@@ -20,21 +20,7 @@ import time
 import redis
 
 from heavylift.state.keys import Layout
-
-# KEYS[1] = an ack set (``<ns>:__acks__.<worker>.<queue>``), KEYS[2] = that queue's list,
-# KEYS[3] = its message hash. Moves every id whose message still exists, then drops the set.
-_REQUEUE_ACK_SET = """
-local ids = redis.call("smembers", KEYS[1])
-local moved = 0
-for _, id in ipairs(ids) do
-    if redis.call("hexists", KEYS[3], id) == 1 then
-        redis.call("rpush", KEYS[2], id)
-        moved = moved + 1
-    end
-end
-redis.call("del", KEYS[1])
-return moved
-"""
+from heavylift.state.scripts import script
 
 
 def now_ms() -> int:
@@ -51,12 +37,12 @@ def requeue_worker(client: redis.Redis, layout: Layout, worker_id: str) -> int:
 
     Only call this for a worker known to be gone: a live one would run them twice."""
     prefix = layout.acks_prefix(worker_id)
-    script = client.register_script(_REQUEUE_ACK_SET)
+    requeue = script(client, "requeue_ack_set")
     moved = 0
     for raw_key in client.scan_iter(match=layout.worker_acks_pattern(worker_id), count=500):
         key = raw_key.decode() if isinstance(raw_key, bytes) else str(raw_key)
         queue = layout.queue(key[len(prefix) :])
-        moved += int(script(keys=[key, queue.waiting, queue.messages]))
+        moved += int(requeue(keys=[key, queue.waiting, queue.messages]))
     client.zrem(layout.heartbeats, worker_id)
     return moved
 

@@ -19,35 +19,8 @@ import redis
 
 from heavylift.queue import wire
 from heavylift.queue.recovery import now_ms
-from heavylift.state.keys import Layout
-
-# KEYS: ack set, queue hash, scheduled zset, scheduled hash.
-# ARGV: failed id, retry id, retry body, due (ms).
-_SCHEDULE = """
-if redis.call("srem", KEYS[1], ARGV[1]) == 0 then
-    return 0
-end
-redis.call("hdel", KEYS[2], ARGV[1])
-redis.call("hset", KEYS[4], ARGV[2], ARGV[3])
-redis.call("zadd", KEYS[3], ARGV[4], ARGV[2])
-return 1
-"""
-
-# KEYS: scheduled zset, scheduled hash. ARGV: namespace, now (ms), batch size.
-_PROMOTE = """
-local ids = redis.call("zrangebyscore", KEYS[1], 0, ARGV[2], "LIMIT", 0, tonumber(ARGV[3]))
-for _, id in ipairs(ids) do
-    local body = redis.call("hget", KEYS[2], id)
-    if body then
-        local queue = ARGV[1] .. ":" .. cjson.decode(body)["queue_name"]
-        redis.call("hset", queue .. ".msgs", id, body)
-        redis.call("rpush", queue, id)
-    end
-    redis.call("zrem", KEYS[1], id)
-    redis.call("hdel", KEYS[2], id)
-end
-return #ids
-"""
+from heavylift.state.keys import MESSAGES_SUFFIX, Layout
+from heavylift.state.scripts import script
 
 
 def backoff_ms(retries: int, min_ms: int, max_ms: int, rng: random.Random | None = None) -> int:
@@ -76,21 +49,21 @@ def schedule_retry(
     queue = layout.queue(wire.queue_of(message))
     failed_id = message["options"][wire.REDIS_ID_OPTION]
     retry = wire.retry_of(message, retries)
-    script = client.register_script(_SCHEDULE)
     keys = [queue.acks(worker_id), queue.messages, layout.scheduled, layout.scheduled_messages]
     args = [failed_id, retry.redis_message_id, retry.body, now_ms() + delay_ms]
-    return bool(script(keys=keys, args=args))
+    return bool(script(client, "schedule_retry")(keys=keys, args=args))
 
 
 def promote_due(client: redis.Redis, layout: Layout, batch: int = 500) -> int:
     """Move retries that are due onto their queues; return how many moved."""
-    script = client.register_script(_PROMOTE)
+    promote = script(client, "promote_retries")
+    before, after = layout.queue_key_parts
     moved = 0
     while True:
         count = int(
-            script(
+            promote(
                 keys=[layout.scheduled, layout.scheduled_messages],
-                args=[layout.namespace, now_ms(), batch],
+                args=[before, after, MESSAGES_SUFFIX, now_ms(), batch],
             )
         )
         moved += count

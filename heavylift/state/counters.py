@@ -18,15 +18,11 @@ from heavylift.queue.names import MEDIA_QUEUES
 from heavylift.queue.recovery import now_ms
 from heavylift.state.history import DEFAULT_RETENTION_S, stage_record
 from heavylift.state.keys import Layout
-from heavylift.state.store import REDIS_DOWN
+from heavylift.state.redis import REDIS_DOWN
 
 PREFIX = "heavylift_"
 # Seconds: thumbnails take well under a second, long videos tens of minutes.
 DURATION_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
-
-
-def metrics_key(namespace: str) -> str:
-    return f"{namespace}:metrics"
 
 
 def field(name: str, **labels: str) -> str:
@@ -64,7 +60,7 @@ class MetricsRecorder:
     ) -> None:
         self.client = client
         self.namespace = namespace
-        self.key = metrics_key(namespace)
+        self.key = Layout(namespace).metrics
         self.history_retention_s = history_retention_s
 
     def attempt(self, outcome: JobOutcome) -> None:
@@ -114,7 +110,7 @@ def _histogram(seconds: float, **labels: str) -> Iterator[tuple[str, float]]:
 
 
 def read_counters(client: redis.Redis, namespace: str) -> dict[str, float]:
-    raw = client.hgetall(metrics_key(namespace))
+    raw = client.hgetall(Layout(namespace).metrics)
     return {(k.decode() if isinstance(k, bytes) else str(k)): float(v) for k, v in raw.items()}
 
 
@@ -132,9 +128,9 @@ def read_gauges(
 ) -> QueueGauges:
     """What the queues hold right now (a handful of cheap reads, plus one SCAN of ack sets)."""
     in_flight = dict.fromkeys(queues, 0)
-    for raw in client.scan_iter(match=f"{layout.namespace}:__acks__.*", count=1000):
+    for raw in client.scan_iter(match=layout.acks_pattern, count=1000):
         key = raw.decode() if isinstance(raw, bytes) else str(raw)
-        queue = key.rsplit(".", 1)[-1]
+        _, queue = layout.worker_and_queue_of_acks(key)
         if queue in in_flight:
             in_flight[queue] += int(client.scard(raw))
     alive_since = now_ms() - int(heartbeat_timeout_s * 1000)

@@ -19,7 +19,8 @@ from typing import Any
 
 import redis
 
-from heavylift.state.store import REDIS_DOWN
+from heavylift.state.keys import Layout
+from heavylift.state.redis import REDIS_DOWN
 
 FIELDS = ("submitted", "succeeded", "failed")
 DEFAULT_RETENTION_S = 2 * 24 * 3600
@@ -33,7 +34,7 @@ def epoch_minute(at: float | None = None) -> int:
 
 def minute_key(namespace: str, minute: int | None = None) -> str:
     """The hash of one minute (the current one by default)."""
-    return f"{namespace}:history:{epoch_minute() if minute is None else minute}"
+    return Layout(namespace).history_minute(epoch_minute() if minute is None else minute)
 
 
 def _check(field: str) -> None:

@@ -24,36 +24,15 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from heavylift.jobs.models import JobRecord, JobState, S3Location
 from heavylift.jobs.spec import MediaKind
+from heavylift.state.keys import Layout
+from heavylift.state.scripts import script
 
 DEFAULT_SCAN_BUDGET = 5000  # index entries one page may examine before it answers "partial"
 MAX_BATCH = 1000
 _MEDIA_KINDS = frozenset(kind.value for kind in MediaKind)
 
-# KEYS: registry, then index sets. ARGV: prune entries scored below this (ms).
-_PRUNE = """
-local removed = 0
-for i = 2, #KEYS do
-  removed = removed + redis.call("zremrangebyscore", KEYS[i], "-inf", "(" .. ARGV[1])
-  if redis.call("exists", KEYS[i]) == 0 then redis.call("srem", KEYS[1], KEYS[i]) end
-end
-return removed
-"""
-
 
 # --- writing: which sets a record belongs to ------------------------------------------------
-
-
-def registry_key(namespace: str) -> str:
-    """The set of every index set's name: what :func:`prune` trims."""
-    return f"{namespace}:jobs:indexes"
-
-
-def all_key(namespace: str) -> str:
-    return f"{namespace}:jobs:all"
-
-
-def set_key(namespace: str, kind: str, value: str) -> str:
-    return f"{namespace}:jobs:{kind}:{value}"
 
 
 def created_ms(moment: datetime) -> int:
@@ -74,15 +53,16 @@ def keys_for(
     namespace: str, state: str, queue: str, media: str | None, error_code: str | None
 ) -> list[str]:
     """Every index set a job with these values belongs to (plain strings, for bulk seeding)."""
+    layout = Layout(namespace)
     keys = [
-        all_key(namespace),
-        set_key(namespace, "state", state),
-        set_key(namespace, "queue", queue),
+        layout.job_index_all,
+        layout.job_index("state", state),
+        layout.job_index("queue", queue),
     ]
     if media:
-        keys.append(set_key(namespace, "media", media))
+        keys.append(layout.job_index("media", media))
     if error_code:
-        keys.append(set_key(namespace, "error", error_code))
+        keys.append(layout.job_index("error", error_code))
     return keys
 
 
@@ -103,7 +83,7 @@ def stage_move(pipe: Any, namespace: str, old: JobRecord, new: JobRecord) -> Non
     for key in added:
         pipe.zadd(key, {new.job_id: score})
     if added:
-        pipe.sadd(registry_key(namespace), *added)
+        pipe.sadd(Layout(namespace).job_index_registry, *added)
 
 
 def stage_remove(pipe: Any, namespace: str, record: JobRecord) -> None:
@@ -118,10 +98,12 @@ def prune(client: redis.Redis, namespace: str, before_ms: int) -> int:
     Records expire by TTL, entries do not: call this with ``now - job_ttl_seconds`` from a
     periodic place (the workers' housekeeping, about once a minute). Every record younger
     than the TTL still exists, so after a prune the index holds no dangling ids."""
-    members = sorted(_text(m) for m in client.smembers(registry_key(namespace)))  # type: ignore[union-attr]
+    registry = Layout(namespace).job_index_registry
+    members = sorted(_text(m) for m in client.smembers(registry))  # type: ignore[union-attr]
     if not members:
         return 0
-    return int(client.eval(_PRUNE, 1 + len(members), registry_key(namespace), *members, before_ms))  # type: ignore[no-untyped-call]
+    pruned = script(client, "prune_job_index")(keys=[registry, *members], args=[before_ms])
+    return int(pruned)
 
 
 def prune_expired(client: redis.Redis, namespace: str, ttl_seconds: int) -> int:
@@ -160,8 +142,9 @@ class JobFilter(BaseModel):
             ("queue", self.queue),
             ("error", self.error_code),
         ]
-        keys = [set_key(namespace, kind, value) for kind, value in pairs if value]
-        return keys or [all_key(namespace)]
+        layout = Layout(namespace)
+        keys = [layout.job_index(kind, value) for kind, value in pairs if value]
+        return keys or [layout.job_index_all]
 
     def matches(self, record: JobRecord) -> bool:
         """Checked on every fetched record, so an index entry left stale (a record that
@@ -298,7 +281,7 @@ def _fill(
     while used < len(found) and len(page.jobs) < page.limit:
         room = page.limit - len(page.jobs)
         chunk = found[used : used + (room if needle is None else max(room * 4, 100))]
-        raws = client.mget([f"{namespace}:job:{c.job_id}" for c in chunk])
+        raws = client.mget([Layout(namespace).job(c.job_id) for c in chunk])
         for n, (cursor, raw) in enumerate(zip(chunk, raws, strict=True)):  # type: ignore[arg-type]
             if raw is None or (needle and not _may_contain(raw, needle)):
                 continue  # expired (prune comes later), or surely not a match

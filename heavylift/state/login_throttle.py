@@ -22,36 +22,13 @@ from collections.abc import Callable
 import redis
 
 from heavylift.state.keys import Layout
+from heavylift.state.scripts import script
 
 BASE_BACKOFF_S = 1.0
 # Failures are forgotten this long after the longest wait they could impose: an attacker
 # who pauses at the cap keeps the cap, an operator's old typos are gone by the next hour.
 FORGET_AFTER_S = 3600
 IPV6_PREFIX = 64  # one client (a home, a VM) is routinely given a whole /64
-
-# KEYS: one counter hash per scope. ARGV: now (ms), attempts, base (ms), cap (ms), TTL (s).
-# Returns 0 when the try is admitted (and counted), else the milliseconds left to wait.
-_ADMIT = """
-local now, attempts = tonumber(ARGV[1]), tonumber(ARGV[2])
-local base, cap = tonumber(ARGV[3]), tonumber(ARGV[4])
-local wait = 0
-for _, key in ipairs(KEYS) do
-  local state = redis.call("hmget", key, "failures", "last")
-  local failures = tonumber(state[1]) or 0
-  if failures >= attempts then
-    local backoff = math.min(base * 2 ^ (failures - attempts), cap)
-    local left = (tonumber(state[2]) or now) + backoff - now
-    if left > wait then wait = left end
-  end
-end
-if wait > 0 then return math.ceil(wait) end
-for _, key in ipairs(KEYS) do
-  redis.call("hincrby", key, "failures", 1)
-  redis.call("hset", key, "last", ARGV[1])
-  redis.call("expire", key, ARGV[5])
-end
-return 0
-"""
 
 
 def address_key(address: str | None) -> str:
@@ -85,7 +62,7 @@ class LoginThrottle:
         self.attempts = attempts
         self.max_backoff_s = max_backoff_s
         self.clock = clock
-        self._admit = client.register_script(_ADMIT)
+        self._admit = script(client, "admit_login")
 
     def _keys(self, address: str | None, username: str) -> list[str]:
         return [

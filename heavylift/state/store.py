@@ -17,76 +17,16 @@ from typing import TypeVar
 
 import redis
 
+from heavylift.config import Settings
 from heavylift.errors import BrokerUnavailable, QueueFull
 from heavylift.jobs.models import JobRecord, utcnow
 from heavylift.state import index as job_index
+from heavylift.state.keys import Layout
+from heavylift.state.redis import REDIS_DOWN, shared_client
+from heavylift.state.scripts import script
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-# Index entries (``heavylift.state.index``) of a new record: KEYS[first] is the index registry,
-# the KEYS after it the record's index sets; ARGV[score_at] its score, ARGV[score_at + 1] its id.
-_ADD_TO_INDEX = """
-local function add_to_index(first, score_at)
-  for i = first + 1, #KEYS do redis.call("zadd", KEYS[i], ARGV[score_at], ARGV[score_at + 1]) end
-  redis.call("sadd", KEYS[first], unpack(KEYS, first + 1))
-end
-"""
-
-# KEYS: record, index registry, index sets... ARGV: record JSON, TTL, score, job id.
-_CREATE = (
-    _ADD_TO_INDEX
-    + """
-if not redis.call("set", KEYS[1], ARGV[1], "NX", "EX", ARGV[2]) then
-  return {0, redis.call("get", KEYS[1])}
-end
-add_to_index(2, 3)
-return {1, ""}
-"""
-)
-
-# KEYS: record, queue list, queue hash, metrics hash, history minute hash, index registry,
-# index sets... ARGV: record JSON, TTL, message id, body, max depth, metrics field ("" for
-# none), history retention (0 for none), score, id.
-_CREATE_ENQUEUED = (
-    _ADD_TO_INDEX
-    + """
-local existing = redis.call("get", KEYS[1])
-if existing then return {0, existing} end
-local depth = tonumber(ARGV[5])
-if depth > 0 and redis.call("llen", KEYS[2]) >= depth then return {-1, ""} end
-redis.call("set", KEYS[1], ARGV[1], "EX", ARGV[2])
-redis.call("hset", KEYS[3], ARGV[3], ARGV[4])
-redis.call("rpush", KEYS[2], ARGV[3])
-if ARGV[6] ~= "" then redis.call("hincrby", KEYS[4], ARGV[6], 1) end
-if ARGV[7] ~= "0" then
-  redis.call("hincrby", KEYS[5], "submitted", 1)
-  redis.call("expire", KEYS[5], ARGV[7])
-end
-add_to_index(6, 8)
-return {1, ""}
-"""
-)
-
-# Errors meaning "Redis cannot take this write now": down, starting, full (noeviction), or a
-# replica during failover. All of them must turn into 503s and retries, never 500s.
-REDIS_DOWN = (
-    redis.ConnectionError,
-    redis.TimeoutError,
-    redis.BusyLoadingError,
-    redis.exceptions.OutOfMemoryError,
-    redis.exceptions.ReadOnlyError,
-)
-
-
-def connect(url: str, socket_timeout: float = 5.0) -> redis.Redis:
-    """A client that fails fast, so producers can answer 503 instead of hanging."""
-    return redis.Redis.from_url(
-        url,
-        socket_timeout=socket_timeout,
-        socket_connect_timeout=socket_timeout,
-        health_check_interval=30,
-    )
 
 
 class JobStore:
@@ -98,10 +38,15 @@ class JobStore:
     ) -> None:
         self.client = client
         self.namespace = namespace
+        self.layout = Layout(namespace)
         self.ttl_seconds = ttl_seconds
         self.patience_s = patience_s
-        self._create = client.register_script(_CREATE)
-        self._create_enqueued = client.register_script(_CREATE_ENQUEUED)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, patience_s: float = 0.0) -> JobStore:
+        """The store on this process's shared Redis client. Workers pass their patience."""
+        client = shared_client(settings)
+        return cls(client, settings.namespace, settings.job_ttl_seconds, patience_s)
 
     def _patiently(self, operation: Callable[[], T]) -> T:
         deadline = time.monotonic() + self.patience_s
@@ -117,7 +62,7 @@ class JobStore:
                 pause = min(pause * 2, 2.0)
 
     def key(self, job_id: str) -> str:
-        return f"{self.namespace}:job:{job_id}"
+        return self.layout.job(job_id)
 
     def get(self, job_id: str) -> JobRecord | None:
         raw = self._patiently(lambda: self.client.get(self.key(job_id)))
@@ -126,7 +71,7 @@ class JobStore:
     def _index(self, record: JobRecord) -> tuple[list[str], list[str | int]]:
         """The index KEYS (registry first) and ARGV (score, id) the scripts append."""
         keys = [
-            job_index.registry_key(self.namespace),
+            self.layout.job_index_registry,
             *job_index.index_keys(self.namespace, record),
         ]
         return keys, [job_index.created_ms(record.created_at), record.job_id]
@@ -137,7 +82,8 @@ class JobStore:
         index_keys, index_args = self._index(record)
         keys = [self.key(record.job_id), *index_keys]
         args = [record.model_dump_json(), self.ttl_seconds, *index_args]
-        outcome, existing = self._patiently(lambda: self._create(keys=keys, args=args))
+        create = script(self.client, "create_record")
+        outcome, existing = self._patiently(lambda: create(keys=keys, args=args))
         if outcome == 1:
             return record, True
         return JobRecord.model_validate_json(existing), False
@@ -178,7 +124,8 @@ class JobStore:
             history[1],
             *index_args,
         ]
-        outcome, existing = self._patiently(lambda: self._create_enqueued(keys=keys, args=args))
+        create = script(self.client, "create_enqueued")
+        outcome, existing = self._patiently(lambda: create(keys=keys, args=args))
         if outcome == 1:
             return record, True
         if outcome == -1:

@@ -11,7 +11,8 @@ import pytest
 
 from heavylift.config import Settings
 from heavylift.jobs.models import JobState, S3Location
-from heavylift.state.store import JobStore, connect
+from heavylift.state.redis import connect
+from heavylift.state.store import JobStore
 from infra.devstack import LocalStack
 from infra.provision import ensure_bucket
 from infra.samples import write_sample

@@ -26,9 +26,11 @@ from heavylift.jobs.models import (
 from heavylift.jobs.spec import MediaKind, PipelineSpec
 from heavylift.state import index as job_index
 from heavylift.state.index import JobFilter, JobPage, list_jobs
+from heavylift.state.keys import Layout
 from heavylift.state.store import JobStore
 
 NS = "idx"
+LAYOUT = Layout(NS)
 SPEC = PipelineSpec.default((256, 1024), 80)
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 CODES = ("corrupt_media", "unsupported_media", "too_large")
@@ -66,7 +68,7 @@ def record(
 
 
 def members(client: redis.Redis, kind: str, value: str = "") -> dict[str, int]:
-    key = job_index.all_key(NS) if kind == "all" else job_index.set_key(NS, kind, value)
+    key = LAYOUT.job_index_all if kind == "all" else LAYOUT.job_index(kind, value)
     rows: list[tuple[bytes, float]] = client.zrange(key, 0, -1, withscores=True)  # type: ignore[assignment]
     return {member.decode(): int(score) for member, score in rows}
 
@@ -342,11 +344,11 @@ def test_expired_records_are_skipped_and_pruned(store: JobStore, redis_client: r
     assert walk(redis_client, JobFilter(), 7) == expected
     cutoff = job_index.created_ms(NOW - timedelta(minutes=29, seconds=30))
     assert job_index.prune(redis_client, NS, cutoff) > 30
-    assert redis_client.zcard(job_index.all_key(NS)) == 30
+    assert redis_client.zcard(LAYOUT.job_index_all) == 30
     assert walk(redis_client, JobFilter(), 7) == expected
     # sets left empty are dropped from the registry, the others stay
-    registry = names(redis_client.smembers(job_index.registry_key(NS)))
-    assert registry == names(redis_client.keys(f"{NS}:jobs:*:*")) | {job_index.all_key(NS)}
+    registry = names(redis_client.smembers(LAYOUT.job_index_registry))
+    assert registry == names(redis_client.keys(f"{NS}:jobs:*:*")) | {LAYOUT.job_index_all}
 
 
 def test_prune_expired_uses_the_ttl(store: JobStore, redis_client: redis.Redis) -> None:

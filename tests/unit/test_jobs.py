@@ -27,7 +27,8 @@ from heavylift.jobs.spec import PipelineSpec
 from heavylift.jobs.submission import submit
 from heavylift.jobs.upload_events import object_created_events
 from heavylift.queue import wire
-from heavylift.state.store import JobStore, connect
+from heavylift.state.redis import connect
+from heavylift.state.store import JobStore
 from tests.unit.conftest import ENVELOPES, notification, s3_record, text
 
 SPEC = PipelineSpec.default((256, 1024), 80)

@@ -16,7 +16,8 @@ from heavylift.queue.deliveries import finish_delivery, start_delivery
 from heavylift.queue.recovery import heartbeat, reap_dead_workers, requeue_worker
 from heavylift.queue.retries import backoff_ms, promote_due, schedule_retry
 from heavylift.state.keys import Layout
-from heavylift.state.store import JobStore, connect
+from heavylift.state.redis import connect
+from heavylift.state.store import JobStore
 from tests.unit.conftest import text
 
 LAYOUT = Layout("heavylift")
