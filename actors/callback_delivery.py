@@ -11,7 +11,7 @@ import dramatiq
 
 from heavylift.config import get_settings
 from heavylift.errors import HeavyliftError, PermanentError
-from heavylift.jobs.models import JobRecord, utcnow
+from heavylift.jobs.lifecycle import record_callback_attempt
 from heavylift.net.callback_delivery import deliver
 from heavylift.net.safe_http import UrlPolicy
 from heavylift.net.signatures import WebhookSecret
@@ -48,16 +48,7 @@ def deliver_callback(job_id: str) -> None:
     try:
         status = deliver(record, secret, UrlPolicy.from_settings(settings))
     except HeavyliftError as exc:
-        failure = f"{exc.code}: {exc.message}"
-        store.update(job_id, lambda r: _attempted(r, failure))
+        record_callback_attempt(store, job_id, f"{exc.code}: {exc.message}")
         raise
-    store.update(job_id, lambda r: _attempted(r, None))
+    record_callback_attempt(store, job_id, None)
     log.info("callback delivered", extra={"job_id": job_id, "status": status})
-
-
-def _attempted(record: JobRecord, error: str | None) -> JobRecord:
-    record.callback_attempts += 1
-    record.callback_error = error
-    if error is None:
-        record.callback_delivered_at = utcnow()
-    return record

@@ -11,6 +11,7 @@ from dramatiq.middleware import CurrentMessage
 from pydantic import ValidationError
 
 from actors.dispatch import DramatiqDispatcher
+from actors.middleware import retry_policy
 from heavylift.config import get_settings
 from heavylift.errors import InvalidMessage, PermanentError
 from heavylift.jobs.models import JobMessage
@@ -44,8 +45,9 @@ def delivery_info() -> tuple[int, bool]:
     current = CurrentMessage.get_current_message()
     if current is None:
         return 1, False
-    retries = int(current.options.get(wire.RETRIES_OPTION, 0))
-    return int(current.options.get(wire.DELIVERY_OPTION, 1)), retries >= settings.max_retries
+    broker = dramatiq.get_broker()
+    final = retry_policy(broker).is_final_attempt(broker, current)
+    return int(current.options.get(wire.DELIVERY_OPTION, 1)), final
 
 
 def parse_message(message: dict[str, Any]) -> JobMessage:

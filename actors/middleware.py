@@ -23,7 +23,7 @@ import redis
 from dramatiq.middleware import Middleware, SkipMessage
 
 from actors.dispatch import DramatiqDispatcher
-from heavylift.errors import HeavyliftError
+from heavylift.errors import as_heavylift_error
 from heavylift.jobs.lifecycle import record_poison_message
 from heavylift.queue import wire
 from heavylift.queue.deliveries import finish_delivery, start_delivery
@@ -42,6 +42,11 @@ PRUNE_INTERVAL_S = 60.0
 
 def job_id_of(message: dramatiq.MessageProxy | dramatiq.Message[Any]) -> str | None:
     return wire.job_id_of(message.asdict())
+
+
+def retry_policy(broker: dramatiq.Broker) -> RetryLater:
+    """The broker's :class:`RetryLater` (``actors.broker`` always installs one)."""
+    return next(m for m in broker.middleware if isinstance(m, RetryLater))
 
 
 class RetryLater(Middleware):
@@ -64,6 +69,16 @@ class RetryLater(Middleware):
     def actor_options(self) -> set[str]:
         return {"max_retries", "min_backoff", "max_backoff", "throws"}
 
+    def is_final_attempt(
+        self, broker: dramatiq.Broker, message: dramatiq.MessageProxy | dramatiq.Message[Any]
+    ) -> bool:
+        """Whether no retry follows if this delivery fails: the one rule the actor (for the
+        job record's state) and this middleware (for the queue) both use."""
+        max_retries = broker.get_actor(message.actor_name).options.get(
+            "max_retries", self.max_retries
+        )
+        return int(message.options.get(wire.RETRIES_OPTION, 0)) >= max_retries
+
     def after_process_message(
         self,
         broker: dramatiq.Broker,
@@ -76,17 +91,17 @@ class RetryLater(Middleware):
             return
         options = broker.get_actor(message.actor_name).options
         throws = options.get("throws")
-        code = exception.code if isinstance(exception, HeavyliftError) else "internal_error"
+        code = as_heavylift_error(exception).code
         if throws and isinstance(exception, throws):
             message.fail()  # permanent: straight to the dead letters
             self.metrics.dead_lettered(message.queue_name, code)
             return
-        retries = int(message.options.get("retries", 0))
-        if retries >= options.get("max_retries", self.max_retries):
+        if self.is_final_attempt(broker, message):
             log.warning("retries exhausted; dead-lettered", extra={"job_id": job_id_of(message)})
             message.fail()
             self.metrics.dead_lettered(message.queue_name, code)
             return
+        retries = int(message.options.get(wire.RETRIES_OPTION, 0))
         delay = backoff_ms(
             retries,
             options.get("min_backoff", self.min_backoff_ms),

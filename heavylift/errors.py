@@ -29,6 +29,21 @@ class TransientError(HeavyliftError):
     transient = True
 
 
+class InternalError(TransientError):
+    """An exception nobody expected (a bug, an unforeseen library error). Retried: it may be
+    load-related. Its message is for operators only (``JobRecord.public`` hides it)."""
+
+    code = "internal_error"
+
+
+def as_heavylift_error(exc: BaseException) -> HeavyliftError:
+    """``exc`` as a typed error: itself, or an :class:`InternalError` naming it. The one rule
+    the runner (for the record) and the queue (for retries and counters) both apply."""
+    if isinstance(exc, HeavyliftError):
+        return exc
+    return InternalError(f"{type(exc).__name__}: {exc}")
+
+
 class UnsupportedMedia(PermanentError):
     code = "unsupported_media"
 

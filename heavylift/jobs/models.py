@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
 
-from heavylift.errors import BrokerUnavailable, HeavyliftError, StorageUnavailable, TransientError
+from heavylift.errors import BrokerUnavailable, InternalError, StorageUnavailable, TransientError
 from heavylift.jobs.spec import Frozen, MediaKind, PipelineSpec
 
 
@@ -200,7 +200,7 @@ _PRIVATE_FIELDS: dict[str, Any] = {
 # Failures on our side: their messages name hosts, ports and buckets, which are for operators.
 # Clients see what happened (the code), not where.
 _INTERNAL_CODES = frozenset(
-    error.code for error in (HeavyliftError, TransientError, BrokerUnavailable, StorageUnavailable)
+    error.code for error in (InternalError, TransientError, BrokerUnavailable, StorageUnavailable)
 )
 INTERNAL_ERROR_MESSAGE = "a failure inside Heavylift, retried automatically"
 

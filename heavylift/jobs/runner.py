@@ -19,15 +19,21 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import traceback
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from heavylift.config import Settings
-from heavylift.errors import HeavyliftError, TransientError
-from heavylift.jobs.identity import queue_for
-from heavylift.jobs.lifecycle import worker_lost
-from heavylift.jobs.models import AttemptError, JobMessage, JobRecord, JobState, Manifest, utcnow
+from heavylift.errors import HeavyliftError
+from heavylift.jobs.lifecycle import (
+    attempt_error,
+    record_failure,
+    record_move,
+    record_progress,
+    record_success,
+    start_attempt,
+    state_after,
+)
+from heavylift.jobs.models import JobMessage, JobRecord, JobState, Manifest
 from heavylift.jobs.sources import open_source
 from heavylift.jobs.spec import MediaKind
 from heavylift.media.context import MediaContext, MediaResult
@@ -77,7 +83,7 @@ def run_job(
     """Process ``message``; re-raise failures so the queue can retry or dead-letter them.
 
     ``delivery`` > 1 means earlier deliveries of this very message died with their worker."""
-    record = _start(message, ctx.store, delivery)
+    record = start_attempt(ctx.store, message, delivery)
     attempt = record.attempts
     if record.state is JobState.SUCCEEDED:
         log.info("job already succeeded; skipping redelivery", extra={"job_id": message.job_id})
@@ -88,9 +94,9 @@ def run_job(
     except WrongQueue as move:
         return _move(message, ctx, move.kind, record)
     except Exception as exc:
-        error = _attempt_error(exc, attempt)
-        state = _state_after(error, final_attempt)
-        failed = _finish(ctx.store, message.job_id, state, error=error)
+        error = attempt_error(exc, attempt)
+        state = state_after(error, final_attempt)
+        failed = record_failure(ctx.store, message.job_id, error, final_attempt)
         _measure(ctx, queue, "failed", started, code=error.code)
         if failed is not None and state.is_final:
             notify(ctx, failed)
@@ -105,10 +111,9 @@ def run_job(
             },
         )
         raise
-    finished = _finish(
+    finished = record_success(
         ctx.store,
         message.job_id,
-        JobState.SUCCEEDED,
         outputs=result.outputs,
         manifest_key=manifest_key,
         media=result.metadata,
@@ -203,14 +208,8 @@ class _ProgressReporter:
                 return
             self.last_write = now
 
-        def set_progress(record: JobRecord) -> JobRecord | None:
-            if record.state is not JobState.RUNNING:
-                return None
-            record.progress = round(min(fraction, 0.99), 3)  # 1.0 only once committed
-            return record
-
         try:
-            self.store.update(self.job_id, set_progress)
+            record_progress(self.store, self.job_id, fraction)
         except HeavyliftError:  # progress is best effort; the job goes on
             log.warning("could not record progress", extra={"job_id": self.job_id})
 
@@ -218,94 +217,8 @@ class _ProgressReporter:
 def _move(message: JobMessage, ctx: WorkerContext, kind: MediaKind, record: JobRecord) -> JobRecord:
     """Send the job to the queue its bytes belong on (the name pointed elsewhere)."""
     ctx.dispatcher.dispatch(message, kind.queue)
-
-    def moved(record: JobRecord) -> JobRecord:
-        record.state = JobState.QUEUED
-        record.queue = kind.queue
-        record.media_kind = kind
-        return record
-
     log.info(
         "job moved to the queue of its media kind",
         extra={"job_id": message.job_id, "queue": kind.queue},
     )
-    return ctx.store.update(message.job_id, moved) or record
-
-
-def _start(message: JobMessage, store: JobStore, delivery: int) -> JobRecord:
-    """Mark the job running; recreate its record if it expired or was never written."""
-
-    def running(record: JobRecord) -> JobRecord | None:
-        if record.state is JobState.SUCCEEDED:
-            return None
-        if delivery > 1 and record.attempts:
-            record.errors.append(worker_lost(record.attempts))
-        record.state = JobState.RUNNING
-        record.attempts += 1
-        record.started_at = utcnow()
-        record.finished_at = None
-        record.progress = 0.0
-        return record
-
-    record = store.update(message.job_id, running)
-    if record is None:  # expired, or a message that never had a record (hand-enqueued)
-        store.create(
-            JobRecord(
-                job_id=message.job_id,
-                origin=message.origin,
-                source=message.source,
-                spec=message.spec,
-                queue=queue_for(message.source),
-                callback_url=message.callback_url,
-                owner=message.owner,
-                enqueued_at=utcnow(),
-            )
-        )
-        record = store.update(message.job_id, running)
-    assert record is not None
-    return record
-
-
-def _finish(
-    store: JobStore,
-    job_id: str,
-    state: JobState,
-    *,
-    error: AttemptError | None = None,
-    **fields: Any,
-) -> JobRecord | None:
-    def change(record: JobRecord) -> JobRecord:
-        record.state = state
-        if state.is_final:
-            record.finished_at = utcnow()
-        if state is JobState.SUCCEEDED:
-            record.progress = 1.0
-            record.error = None
-        if error is not None:
-            record.error = error
-            record.errors.append(error)
-        for name, value in fields.items():
-            setattr(record, name, value)
-        return record
-
-    return store.update(job_id, change)
-
-
-def _attempt_error(exc: BaseException, attempt: int) -> AttemptError:
-    if isinstance(exc, HeavyliftError):
-        code, message, transient = exc.code, exc.message, exc.transient
-    else:  # a bug or an unforeseen library error: retry, it may be load-related
-        code, message, transient = TransientError.code, f"{type(exc).__name__}: {exc}", True
-    return AttemptError(
-        attempt=attempt,
-        code=code,
-        message=message[:2000],
-        transient=transient,
-        traceback="".join(traceback.format_exception(exc))[-8000:],
-    )
-
-
-def _state_after(error: AttemptError, final_attempt: bool) -> JobState:
-    if not error.transient:
-        return JobState.FAILED
-    return JobState.DEAD if final_attempt else JobState.QUEUED
+    return record_move(ctx.store, message.job_id, kind) or record

@@ -19,6 +19,7 @@ import redis
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from heavylift.errors import BrokerUnavailable, InvalidMessage
+from heavylift.jobs.lifecycle import record_replay
 from heavylift.jobs.models import JobMessage, JobRecord, JobState
 from heavylift.queue import wire
 from heavylift.state.keys import Layout
@@ -195,7 +196,7 @@ def replay(
                 moved = move(keys=keys, args=[rid, fresh, letter.raw])
             reason = {1: None, 0: "already replayed or purged", -1: "changed since listed"}[moved]
             if moved == 1 and letter.job_id:
-                _mark_requeued(store, letter.job_id, before)
+                record_replay(store, letter.job_id, before.updated_at if before else None)
         _record(report, letter, reason, "replayed", on_each)
     return report
 
@@ -253,21 +254,6 @@ def _replay_obstacle(letter: DeadLetter, record: JobRecord | None) -> str | None
     if record is not None and record.state is JobState.SUCCEEDED:
         return "job already succeeded"
     return None
-
-
-def _mark_requeued(store: JobStore, job_id: str, before: JobRecord | None) -> None:
-    """Count the replay; reset the state unless a worker already took the job meanwhile."""
-
-    def change(record: JobRecord) -> JobRecord:
-        record.replays += 1
-        if before is not None and record.updated_at == before.updated_at:
-            record.state = JobState.QUEUED
-            record.error = None  # the history stays in ``errors``
-            record.finished_at = None
-            record.progress = 0.0
-        return record
-
-    store.update(job_id, change)
 
 
 def _dead_queues(client: redis.Redis, layout: Layout, only: str | None) -> list[str]:

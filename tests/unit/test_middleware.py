@@ -164,3 +164,35 @@ def test_a_message_whose_deliveries_kill_the_worker_is_dead_lettered(
     assert isinstance(record.error, AttemptError) and record.error.code == "poison_message"
     assert [e.code for e in record.errors] == ["worker_lost", "poison_message"]
     assert not redis_client.exists(LAYOUT.deliveries(redis_id))
+
+
+def test_an_unexpected_error_is_recorded_and_counted_as_one_code(
+    broker: dramatiq.Broker, redis_client: redis.Redis
+) -> None:
+    """The job record (the runner) and the counters (the queue) name an exception nobody
+    expected the same way; they used to disagree (transient_error vs internal_error)."""
+    from heavylift.jobs.lifecycle import attempt_error
+    from heavylift.state.counters import field, read_counters
+
+    def bug(call: int) -> None:
+        raise KeyError("a bug")
+
+    actor = declare(broker, bug)
+    actor.send({"job_id": "j1"})
+    run_worker(broker, lambda: dead_letters(redis_client) == 1)
+    assert actor.calls == [1, 2, 3]  # retried: it may be load-related
+    counted = read_counters(redis_client, "heavylift")
+    assert counted[field("dead_letter_codes_total", code="internal_error")] == 1
+    recorded = attempt_error(KeyError("a bug"), attempt=1)
+    assert (recorded.code, recorded.transient) == ("internal_error", True)
+
+
+def test_the_actor_and_the_queue_agree_on_the_last_attempt(broker: dramatiq.Broker) -> None:
+    from actors.middleware import retry_policy
+
+    actor = declare(broker, lambda call: None)
+    policy = retry_policy(broker)
+    for retries, final in [(0, False), (1, False), (2, True)]:  # max_retries=2
+        message = actor.actor.message({"job_id": "j1"})
+        message.options["retries"] = retries
+        assert policy.is_final_attempt(broker, message) is final
