@@ -33,7 +33,7 @@ def build_broker(settings: Settings, worker_id: str | None = None) -> RedisBroke
         AgeLimit(),
         TimeLimit(),
         ShutdownNotifications(),
-        Callbacks(),
+        Callbacks(),  # Dramatiq's on_success/on_failure hooks, not client callbacks
         Pipelines(),
         CurrentMessage(),
         DeliveryLimit(client, layout, store, metrics, settings.max_deliveries),

@@ -1,5 +1,9 @@
 """The media actors, one per queue: message in, ``heavylift.jobs.runner.run_job`` call, typed
-failure out. Separate queues let a backlog of hour-long videos leave thumbnails alone."""
+failure out. Separate queues let a backlog of hour-long videos leave thumbnails alone.
+
+On the wire they are named ``process_image``, ``process_video`` and ``process_audio``
+(``heavylift.queue.names``: queued messages carry those names); in Python they are
+``image_actor`` and so on, apart from the core's ``image_outputs`` that they end up calling."""
 
 from __future__ import annotations
 
@@ -80,6 +84,6 @@ def _declare(kind: MediaKind) -> dramatiq.Actor[[dict[str, Any]], None]:
     )(process)
 
 
-process_image = _declare(MediaKind.IMAGE)
-process_video = _declare(MediaKind.VIDEO)
-process_audio = _declare(MediaKind.AUDIO)
+image_actor = _declare(MediaKind.IMAGE)
+video_actor = _declare(MediaKind.VIDEO)
+audio_actor = _declare(MediaKind.AUDIO)

@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     worker_id = os.environ.get(WORKER_ID_ENV) or str(uuid.uuid4())
     broker = install_broker(settings, worker_id)
     # bind to the broker installed above
-    for module in ("actors.media", "actors.callback_delivery"):
+    for module in ("actors.media", "actors.callbacks"):
         importlib.import_module(module)
     for module in args.modules:
         importlib.import_module(module)

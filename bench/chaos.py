@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         worker_threads=args.threads,
         log_format="json",
         s3_via_proxy=True,
-        bridge=False,  # webhook jobs only: uploads must not become jobs of their own
+        sqs_poller=False,  # webhook jobs only: uploads must not become jobs of their own
     )
     result: dict[str, Any] = {}
     try:

@@ -1,7 +1,7 @@
 """CPU seconds per process tree from ``/proc`` (Linux only; no psutil needed).
 
 Used to say *where* the cores went during a timed window: the workers, moto's server,
-Redis, the event bridge, the API, or the benchmark's own uploader.
+Redis, the SQS poller, the API, or the benchmark's own uploader.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Issue: the API should accept jobs at ≥ 0.5× the rate of a Starlette endpoint 
 nothing but answer, on the same server settings. One run measures both:
 
 * **real**: the API of a :class:`~infra.devstack.LocalStack` (redis-server + moto, no
-  workers, no event bridge, so nothing drains the queue and nothing else competes for the
+  workers, no SQS poller, so nothing drains the queue and nothing else competes for the
   cores), with ``HEAVYLIFT_MAX_QUEUE_DEPTH`` raised so that backpressure never answers 429.
   Each request carries the bearer key and a new S3 key and no Idempotency-Key, so each
   creates a job: auth, validation, the job message, the Dramatiq envelope, and one Redis

@@ -24,11 +24,11 @@ START_TIMEOUT_S = 30.0
 
 
 def start_stack(state_dir: Path, env: dict[str, str]) -> LocalStack:
-    """redis-server + moto + the API; no workers or bridge, so the API has the cores."""
+    """redis-server + moto + the API; no workers or SQS poller, so the API has the cores."""
     return LocalStack(
         state_dir,
         workers=False,
-        bridge=False,
+        sqs_poller=False,
         log_format="json",
         extra_env={"HEAVYLIFT_MAX_QUEUE_DEPTH": QUEUE_DEPTH, **env},
     ).start()

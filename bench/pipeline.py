@@ -1,6 +1,6 @@
 """The full pipeline, timed from outside as a user sees it.
 
-A :class:`~infra.devstack.LocalStack` (redis-server, moto S3+SQS, event bridge, API,
+A :class:`~infra.devstack.LocalStack` (redis-server, moto S3+SQS, SQS poller, API,
 Dramatiq workers) on free ports. Files are uploaded with boto3 from a small thread pool
 (``heavylift.cli.api_client.upload_file``, which also predicts each job id), and the job records are
 polled straight from Redis. The clock runs from the first upload starting to the last job's
@@ -28,7 +28,7 @@ from infra.devstack import LocalStack
 
 POLL_S = 0.05
 UPLOAD_THREADS = 4
-SERVICES = ("worker", "moto", "redis", "bridge", "api")
+SERVICES = ("worker", "moto", "redis", "poller", "api")
 
 
 @dataclass
@@ -214,7 +214,7 @@ def _stages(
     """Per-job latencies from the job records, split where the time goes:
 
     * ``latency``: upload returned → job finished (what a user waits for);
-    * ``event``: upload returned → job record created (S3 → SQS → event bridge → producer);
+    * ``event``: upload returned → job record created (S3 → SQS → SQS poller → producer);
     * ``queued``: record created → a worker started it (Redis queue wait);
     * ``work``: started → finished (GET, decode, encode, PUTs, manifest, record updates).
     """

@@ -169,7 +169,7 @@ def overhead_lines(rows: list[dict[str, Any]]) -> list[str]:
         parts = {
             "worker": cpu.get("worker", 0.0) / images - base_cpu,
             **{name: cpu.get(name, 0.0) / images for name in LOCAL_ONLY},
-            "redis+bridge+api": sum(cpu.get(n, 0.0) for n in ("redis", "bridge", "api")) / images,
+            "redis+poller+api": sum(cpu.get(n, 0.0) for n in ("redis", "poller", "api")) / images,
         }
         local = sum(cpu.get(name, 0.0) for name in LOCAL_ONLY) / images
         lines.append(

@@ -32,11 +32,20 @@ from functions.producer import Producer, get_producer
 from heavylift.errors import (
     BrokerUnavailable,
     BucketNotAllowed,
+    CallbacksDisabled,
     Forbidden,
+    IdempotencyConflict,
     InvalidEvent,
+    InvalidIdempotencyKey,
+    InvalidJson,
+    InvalidOutputs,
+    InvalidRequest,
     KeyNotAllowed,
+    NotFound,
     QueueFull,
     TooManyRecords,
+    Unauthorized,
+    UrlRefused,
 )
 from heavylift.jobs.identity import queue_for, webhook_job_id
 from heavylift.jobs.models import JobMessage, JobOrigin, S3Location, UrlSource
@@ -44,8 +53,7 @@ from heavylift.jobs.source_rules import check_source_bucket, check_upload
 from heavylift.jobs.spec import spec_for
 from heavylift.jobs.upload_events import object_created_events
 from heavylift.net.credentials import Principal, Scope, check_bearer
-from heavylift.net.safe_http import UrlPolicy, UrlRefused, check_url
-from heavylift.net.signatures import Unauthorized
+from heavylift.net.safe_http import UrlPolicy, check_url
 from heavylift.state.redis import REDIS_DOWN
 
 log = logging.getLogger(__name__)
@@ -91,7 +99,7 @@ def authenticate(
             401,
             "Unauthorized",
             exc.message,
-            code="unauthorized",
+            code=Unauthorized.code,
             headers={"WWW-Authenticate": 'Bearer realm="heavylift"'},
         )
         raise _Problem(response) from exc
@@ -108,10 +116,10 @@ def parse_json(body: bytes) -> Any:
         return json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         detail = f"body is not valid JSON: {exc}"
-        raise _Problem(problem(400, "Bad Request", detail, code="invalid_json")) from exc
+        raise _Problem(problem(400, "Bad Request", detail, code=InvalidJson.code)) from exc
     except RecursionError as exc:
         detail = "body nests JSON too deeply"
-        raise _Problem(problem(400, "Bad Request", detail, code="invalid_json")) from exc
+        raise _Problem(problem(400, "Bad Request", detail, code=InvalidJson.code)) from exc
 
 
 def idempotency_key(request: Request, principal: Principal) -> str | None:
@@ -124,7 +132,7 @@ def idempotency_key(request: Request, principal: Principal) -> str | None:
         len(key) > MAX_IDEMPOTENCY_KEY_CHARS or not (key.isascii() and key.isprintable())
     ):
         detail = f"Idempotency-Key must be at most {MAX_IDEMPOTENCY_KEY_CHARS} printable ASCII"
-        raise _Problem(problem(400, "Bad Request", detail, code="invalid_idempotency_key"))
+        raise _Problem(problem(400, "Bad Request", detail, code=InvalidIdempotencyKey.code))
     return key
 
 
@@ -133,7 +141,7 @@ def validate(model: type[BaseModel], payload: Any) -> Any:
         return model.model_validate(payload)
     except ValidationError as exc:
         errors = json.loads(exc.json(include_url=False, include_input=False, include_context=False))
-        raise _invalid("the request is invalid", "invalid_request", errors=errors) from exc
+        raise _invalid("the request is invalid", InvalidRequest.code, errors=errors) from exc
 
 
 def job_message(
@@ -155,12 +163,12 @@ def job_message(
         _check_url(source.url, policy, "source.url")
     if request.callback_url is not None:
         if settings.callback_secret is None:
-            raise _invalid("callbacks are not enabled on this deployment", "callbacks_disabled")
+            raise _invalid("callbacks are not enabled on this deployment", CallbacksDisabled.code)
         _check_url(request.callback_url, policy, "callback_url")
     try:
         spec = spec_for(request.outputs, settings) if request.outputs else producer.default_spec
     except ValueError as exc:
-        raise _invalid(str(exc), "invalid_outputs") from exc
+        raise _invalid(str(exc), InvalidOutputs.code) from exc
     return JobMessage(
         # Keys are scoped to the client, so one client cannot reach another's jobs.
         job_id=webhook_job_id(key, scope=principal.client),
@@ -211,7 +219,7 @@ async def create_job(request: Request) -> Response:
             409,
             "Conflict",
             "this idempotency key was used for a different request",
-            code="idempotency_conflict",
+            code=IdempotencyConflict.code,
             job_id=submission.job_id,
         )
     location = f"/v1/jobs/{submission.job_id}"
@@ -232,7 +240,7 @@ async def get_job(request: Request) -> Response:
     principal = authenticate(request, b"", producer)
     record = producer.store.get(request.path_params["job_id"])
     if record is None or not principal.can_read(record.owner, record.origin):
-        return problem(404, "Not Found", "no such job", code="not_found")
+        return problem(404, "Not Found", "no such job", code=NotFound.code)
     return JSONResponse(record.public())
 
 
@@ -270,13 +278,13 @@ async def metrics(request: Request) -> Response:
     no token configured it is not served here at all."""
     token = get_producer().settings.metrics_token
     if token is None:
-        return problem(404, "Not Found", "metrics are not served here", code="not_found")
+        return problem(404, "Not Found", "metrics are not served here", code=NotFound.code)
     if not check_bearer(request.headers.get("authorization"), [token.get_secret_value()]):
         return problem(
             401,
             "Unauthorized",
             "metrics need the metrics token",
-            code="unauthorized",
+            code=Unauthorized.code,
             headers={"WWW-Authenticate": 'Bearer realm="heavylift-metrics"'},
         )
     return await open_metrics(request)

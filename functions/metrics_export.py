@@ -18,23 +18,28 @@ from prometheus_client.core import (
 from heavylift.config import Settings
 from heavylift.queue.names import Queue
 from heavylift.state.counters import (
+    DURATION,
+    DURATION_BUCKET,
     DURATION_BUCKETS,
+    DURATION_SUM,
     PREFIX,
+    CounterName,
     parse_field,
     read_counters,
     read_gauges,
 )
 from heavylift.state.keys import Layout
 
-COUNTERS = {
-    "jobs_submitted_total": ("Jobs accepted by a producer.", ("queue", "media_type")),
-    "jobs_succeeded_total": ("Jobs that ended succeeded.", ("queue", "media_type")),
-    "jobs_failed_total": ("Failed attempts, by error code.", ("queue", "media_type", "code")),
-    "jobs_retried_total": ("Retries scheduled after transient errors.", ("queue", "media_type")),
-    "jobs_dead_lettered_total": ("Messages dead-lettered.", ("queue", "media_type")),
-    "dead_letter_codes_total": ("Dead letters by the error code that ended them.", ("code",)),
-    "source_bytes_total": ("Bytes read from sources of succeeded jobs.", ("queue", "media_type")),
-    "output_bytes_total": ("Bytes written as outputs of succeeded jobs.", ("queue", "media_type")),
+BY_QUEUE = ("queue", "media_type")
+COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
+    CounterName.JOBS_SUBMITTED: ("Jobs accepted by a producer.", BY_QUEUE),
+    CounterName.JOBS_SUCCEEDED: ("Jobs that ended succeeded.", BY_QUEUE),
+    CounterName.JOBS_FAILED: ("Failed attempts, by error code.", (*BY_QUEUE, "code")),
+    CounterName.JOBS_RETRIED: ("Retries scheduled after transient errors.", BY_QUEUE),
+    CounterName.JOBS_DEAD_LETTERED: ("Messages dead-lettered.", BY_QUEUE),
+    CounterName.DEAD_LETTER_CODES: ("Dead letters by the error code that ended them.", ("code",)),
+    CounterName.SOURCE_BYTES: ("Bytes read from sources of succeeded jobs.", BY_QUEUE),
+    CounterName.OUTPUT_BYTES: ("Bytes written as outputs of succeeded jobs.", BY_QUEUE),
 }
 HISTOGRAM_LABELS = ("queue", "media_type", "outcome")
 
@@ -66,7 +71,7 @@ def _counters(counters: dict[str, float]) -> Iterator[Metric]:
 
 def _histogram(counters: dict[str, float]) -> Metric:
     family = HistogramMetricFamily(
-        PREFIX + "job_duration_seconds",
+        PREFIX + DURATION,
         "Processing time of one attempt, from start to its outcome.",
         labels=list(HISTOGRAM_LABELS),
     )
@@ -75,9 +80,9 @@ def _histogram(counters: dict[str, float]) -> Metric:
     for text, value in counters.items():
         name, labels = parse_field(text)
         key = tuple(labels.get(label, "") for label in HISTOGRAM_LABELS)
-        if name == "job_duration_seconds_bucket":
+        if name == DURATION_BUCKET:
             counts[key][labels["le"]] = value
-        elif name == "job_duration_seconds_sum":
+        elif name == DURATION_SUM:
             sums[key] = value
     bounds = [repr(bound) for bound in DURATION_BUCKETS] + ["+Inf"]
     for key, found in sorted(counts.items()):

@@ -11,6 +11,7 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 from functions.api_models import EventsAccepted, Health, JobAccepted, JobRequest, Problem
 from heavylift.config import Settings, get_settings
 from heavylift.jobs.models import JobRecord
+from heavylift.jobs.spec import MIN_THUMBNAIL_WIDTH
 
 REF = "#/components/schemas/{model}"
 SECURITY: list[dict[str, list[str]]] = [{"bearerAuth": []}, {"webhookSignature": []}]
@@ -63,7 +64,11 @@ def _apply_policy(schemas: dict[str, Any], settings: Settings) -> None:
     schemas["S3SourceIn"]["properties"]["bucket"]["enum"] = list(settings.allowed_source_buckets)
     options = schemas["OutputOptions"]["properties"]
     widths = options["widths"]["anyOf"][0]
-    widths["items"] = {"type": "integer", "minimum": 16, "maximum": settings.max_output_width}
+    widths["items"] = {
+        "type": "integer",
+        "minimum": MIN_THUMBNAIL_WIDTH,
+        "maximum": settings.max_output_width,
+    }
     widths.update(minItems=1, maxItems=settings.max_outputs_per_job, uniqueItems=True)
     options["format"]["anyOf"][0]["enum"] = list(settings.output_formats)
     options["quality"]["anyOf"][0].update(minimum=1, maximum=100)

@@ -6,6 +6,8 @@ from typing import Any
 
 from starlette.responses import JSONResponse
 
+from heavylift.errors import BrokerUnavailable
+
 
 class ProblemResponse(JSONResponse):
     media_type = "application/problem+json"
@@ -39,6 +41,6 @@ def broker_down() -> ProblemResponse:
         503,
         "Service Unavailable",
         BROKER_DOWN_DETAIL,
-        code="broker_unavailable",
+        code=BrokerUnavailable.code,
         headers={"Retry-After": "5"},
     )

@@ -13,6 +13,8 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from heavylift.jobs.spec import MAX_THUMBNAIL_WIDTH, MIN_THUMBNAIL_WIDTH
+
 DEV_ENV_FILE = ".heavylift/dev.env"
 
 
@@ -93,7 +95,12 @@ class Settings(BaseSettings):
     output_formats: Annotated[tuple[str, ...], NoDecode] = Field(
         default=("webp", "avif", "jpeg"), description="Thumbnail formats a job may ask for."
     )
-    max_output_width: int = Field(default=4096, description="Widest thumbnail a job may ask for.")
+    max_output_width: int = Field(
+        default=4096,
+        ge=MIN_THUMBNAIL_WIDTH,
+        le=MAX_THUMBNAIL_WIDTH,
+        description="Widest thumbnail a job may ask for.",
+    )
     max_outputs_per_job: int = Field(default=6, description="Most thumbnail widths per job.")
 
     # Limits: each breach fails the job with a named error instead of hurting the worker.
@@ -214,8 +221,9 @@ class Settings(BaseSettings):
     @field_validator("thumbnail_widths")
     @classmethod
     def _check_widths(cls, value: tuple[int, ...]) -> tuple[int, ...]:
-        if not value or any(not 16 <= width <= 8192 for width in value):
-            raise ValueError("thumbnail widths must be between 16 and 8192 pixels")
+        low, high = MIN_THUMBNAIL_WIDTH, MAX_THUMBNAIL_WIDTH
+        if not value or any(not low <= width <= high for width in value):
+            raise ValueError(f"thumbnail widths must be between {low} and {high} pixels")
         return tuple(sorted(set(value)))
 
     @model_validator(mode="after")

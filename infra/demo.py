@@ -41,7 +41,7 @@ def prepare_samples(directory: Path) -> list[Path]:
 def run_demo(state_dir: Path, *, exit_after: bool) -> int:
     console.print("[bold]Heavylift demo[/]: generating samples …")
     samples = prepare_samples(state_dir / "samples")
-    console.print("starting the local stack (redis, moto S3+SQS, event bridge, API, 2 workers) …")
+    console.print("starting the local stack (redis, moto S3+SQS, SQS poller, API, 2 workers) …")
     stack = LocalStack(state_dir / "demo").start()
     env_file = Path(DEV_ENV_FILE)
     wrote_env = not env_file.exists()

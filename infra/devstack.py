@@ -1,5 +1,5 @@
 """The whole Heavylift stack on 127.0.0.1, on free ports: redis-server (AOF, noeviction),
-moto's server (S3 + SQS) with the uploads bucket notifying a queue, the event bridge that
+moto's server (S3 + SQS) with the uploads bucket notifying a queue, the SQS poller that
 invokes ``functions.s3_events.handler`` like Lambda's SQS trigger, the Starlette API under
 uvicorn, and Dramatiq workers. Used by ``heavylift dev up``, ``make demo`` and the
 integration tests alike, so the tests exercise exactly what users run.
@@ -49,7 +49,7 @@ class LocalStack:
         worker_threads: int = 2,
         api: bool = True,
         workers: bool = True,
-        bridge: bool = True,
+        sqs_poller: bool = True,
         log_format: str = "console",
         extra_env: dict[str, str] | None = None,
         s3_via_proxy: bool = False,
@@ -58,7 +58,7 @@ class LocalStack:
         self.log_dir = self.state_dir / "logs"
         self.worker_processes = worker_processes
         self.worker_threads = worker_threads
-        self.want = {"api": api, "worker": workers, "bridge": bridge}
+        self.want = {"api": api, "worker": workers, "poller": sqs_poller}
         self.redis_port = free_port()
         self.moto_port = free_port()
         self.api_port = free_port()
@@ -180,10 +180,10 @@ class LocalStack:
             )
             # Webhook jobs may also read this one; it notifies nobody, so no S3 event races them.
             ensure_bucket(aws_client("s3", self.moto_url, "us-east-1"), SOURCES_BUCKET)
-            if self.want["bridge"]:
+            if self.want["poller"]:
                 self._add(
                     Service(
-                        "bridge",
+                        "poller",
                         [sys.executable, "-m", "infra.sqs_poller"],
                         self.child_env(),
                         self.log_dir,
@@ -275,7 +275,7 @@ class LocalStack:
 
     def stop(self) -> None:
         self._stop.set()
-        last = ("api", "bridge", "moto", "redis")  # workers (whatever their name) go first
+        last = ("api", "poller", "moto", "redis")  # workers (whatever their name) go first
         for name in sorted(self.services, key=lambda n: last.index(n) if n in last else -1):
             if name == "moto" and self.s3_proxy is not None:
                 self.s3_proxy.stop()

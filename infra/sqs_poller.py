@@ -18,7 +18,7 @@ from heavylift.config import get_settings
 from heavylift.logs import configure_logging
 from infra.provision import ACCOUNT, aws_client
 
-log = logging.getLogger("heavylift.event_bridge")
+log = logging.getLogger("infra.sqs_poller")
 
 
 def lambda_event(messages: list[dict[str, Any]], queue_arn: str, region: str) -> dict[str, Any]:
@@ -40,7 +40,7 @@ def lambda_event(messages: list[dict[str, Any]], queue_arn: str, region: str) ->
     }
 
 
-class EventBridge:
+class SqsPoller:
     def __init__(self, endpoint_url: str, region: str, queue_name: str) -> None:
         self.sqs = aws_client("sqs", endpoint_url, region)
         self.queue_url = self.sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]
@@ -88,11 +88,11 @@ class EventBridge:
 def main() -> None:
     settings = get_settings()
     configure_logging(settings.log_format, settings.log_level)
-    bridge = EventBridge(settings.s3_endpoint_url or "", settings.aws_region, settings.events_queue)
-    signal.signal(signal.SIGTERM, bridge.stop)
-    signal.signal(signal.SIGINT, bridge.stop)
-    log.info("event bridge polling", extra={"queue": bridge.queue_url})
-    bridge.run()
+    poller = SqsPoller(settings.s3_endpoint_url or "", settings.aws_region, settings.events_queue)
+    signal.signal(signal.SIGTERM, poller.stop)
+    signal.signal(signal.SIGINT, poller.stop)
+    log.info("SQS poller polling", extra={"queue": poller.queue_url})
+    poller.run()
 
 
 if __name__ == "__main__":

@@ -23,13 +23,13 @@ from functions.dashboard.web import (
     first,
     json_response,
     page,
-    parse_time,
     read_form,
     render,
     safe_next,
     wants_json,
 )
 from functions.producer import get_producer
+from heavylift.moments import parse_moment
 from heavylift.queue import dead_letters as dlq
 from heavylift.state.keys import Layout
 
@@ -47,7 +47,7 @@ def selector_from(values: dict[str, str], **extra: Any) -> dlq.Selector:
             queue=values.get("queue") or None,
             actor=values.get("actor") or None,
             error=values.get("error") or None,
-            since=parse_time(values.get("since", "")),
+            since=parse_moment(values.get("since", "")),
             job=values.get("job") or None,
             **extra,
         )

@@ -17,12 +17,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from functions.dashboard.web import age_s, api, json_response, page, parse_time, render
+from functions.dashboard.web import age_s, api, json_response, page, render
 from functions.producer import get_producer
 from heavylift.config import Settings
 from heavylift.errors import HeavyliftError
 from heavylift.jobs.models import JobRecord, JobState, S3Location
 from heavylift.jobs.spec import MediaKind
+from heavylift.moments import parse_moment
 from heavylift.state.index import JobFilter, JobPage, list_jobs, media_type_of
 from heavylift.storage.s3 import presigned_get_url, s3_client
 
@@ -45,8 +46,8 @@ def filters_from(params: Any) -> tuple[JobFilter, dict[str, str]]:
                 "state": raw["state"] or None,
                 "media_type": raw["media_type"] or None,
                 "queue": raw["queue"] or None,
-                "since": parse_time(raw["since"]),
-                "until": parse_time(raw["until"]),
+                "since": parse_moment(raw["since"]),
+                "until": parse_moment(raw["until"]),
                 "error_code": raw["error_code"] or None,
                 "key_contains": raw["q"] or None,
             }

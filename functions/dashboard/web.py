@@ -10,7 +10,7 @@ from __future__ import annotations
 import hmac
 import re
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
@@ -149,25 +149,6 @@ def action(handler: Handler) -> Handler:
     guarded.__name__ = handler.__name__
     guarded.__doc__ = handler.__doc__
     return guarded
-
-
-_DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([smhd])\s*")
-
-
-def parse_time(text: str, now: datetime | None = None) -> datetime | None:
-    """``15m``/``2h``/``7d`` ago, or an ISO time (a ``datetime-local`` input; naive is UTC);
-    empty is None. Raises ValueError on anything else."""
-    if not text.strip():
-        return None
-    match = _DURATION.fullmatch(text)
-    if match:
-        unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[match[2]]
-        return (now or datetime.now(UTC)) - timedelta(**{unit: float(match[1])})
-    try:
-        moment = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise ValueError(f"{text!r} is neither a duration (15m, 2h, 7d) nor an ISO time") from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
 # Characters browsers drop or rewrite in URLs (C0 controls, DEL; "\\" becomes "/").

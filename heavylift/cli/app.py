@@ -18,7 +18,7 @@ from heavylift.config import DEV_ENV_FILE, get_settings
 from heavylift.queue.names import Queue
 
 app = typer.Typer(help="Heavylift: media pipeline on Dramatiq over Redis.", no_args_is_help=True)
-dev = typer.Typer(help="The local stack: redis, moto (S3+SQS), event bridge, API, workers.")
+dev = typer.Typer(help="The local stack: redis, moto (S3+SQS), SQS poller, API, workers.")
 jobs = typer.Typer(help="Inspect jobs.")
 app.add_typer(dev, name="dev")
 app.add_typer(jobs, name="jobs")

@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Annotated
 
 import redis
@@ -22,7 +22,7 @@ from rich.table import Table
 from heavylift.cli.console import console, jobs_progress
 from heavylift.config import get_settings
 from heavylift.errors import BrokerUnavailable
-from heavylift.jobs.models import utcnow
+from heavylift.moments import parse_moment
 from heavylift.queue import dead_letters as dlq
 from heavylift.state.keys import Layout
 from heavylift.state.redis import REDIS_DOWN
@@ -69,20 +69,12 @@ def dead_letters() -> Iterator[Dlq]:
         raise typer.Exit(2) from None
 
 
-def parse_since(text: str, now: datetime | None = None) -> datetime:
-    """``90s``, ``15m``, ``2h``, ``7d`` ago, or an ISO-8601 datetime (naive means UTC)."""
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd])\s*", text)
-    if match:
-        unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[match[2]]
-        return (now or utcnow()) - timedelta(**{unit: float(match[1])})
+def parse_since(text: str, now: datetime | None = None) -> datetime | None:
+    """``--since``: see ``heavylift.moments``."""
     try:
-        moment = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise typer.BadParameter(
-            f"{text!r} is neither a duration (90s, 15m, 2h, 7d) nor an ISO-8601 time",
-            param_hint="--since",
-        ) from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+        return parse_moment(text, now)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--since") from None
 
 
 def parse_rate(text: str | None) -> float | None:

@@ -33,6 +33,7 @@ class MediaKind(StrEnum):
 ThumbnailFormat = Literal["webp", "avif", "jpeg"]
 DEFAULT_THUMBNAIL_FORMAT: ThumbnailFormat = "webp"
 MIN_THUMBNAIL_WIDTH = 16  # narrower is useless as a picture and cheap to abuse in bulk
+MAX_THUMBNAIL_WIDTH = 8192  # the most any deployment may allow (HEAVYLIFT_MAX_OUTPUT_WIDTH)
 
 
 class ThumbnailStep(Frozen):

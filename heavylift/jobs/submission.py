@@ -16,7 +16,7 @@ from heavylift.jobs.identity import queue_for
 from heavylift.jobs.models import JobMessage, JobRecord, utcnow
 from heavylift.queue import wire
 from heavylift.queue.names import ACTORS
-from heavylift.state.counters import field, media_type_of
+from heavylift.state.counters import CounterName, field, media_type_of
 from heavylift.state.history import DEFAULT_RETENTION_S, minute_key
 from heavylift.state.store import JobStore
 
@@ -56,7 +56,7 @@ def submit(
     )
     encoded = wire.encode(queue, ACTORS[queue], message.model_dump(mode="json"))
     keys = store.layout.queue(queue)
-    submitted = field("jobs_submitted_total", queue=queue, media_type=media_type_of(queue))
+    submitted = field(CounterName.JOBS_SUBMITTED, queue=queue, media_type=media_type_of(queue))
     stored, created = store.create_enqueued(
         record,
         keys.waiting,

@@ -25,13 +25,13 @@ PREVIEW_FORMATS = {  # step format -> (file name, content type, ffmpeg arguments
 }
 
 
-def process_audio(
+def audio_outputs(
     stream: SourceStream, sniffed: Sniffed, spec: PipelineSpec, sink: OutputSink, ctx: MediaContext
 ) -> MediaResult:
-    return process_audio_stream(stream, open_av_source(stream, sniffed, ctx), spec, sink, ctx)
+    return audio_outputs_of(stream, open_av_source(stream, sniffed, ctx), spec, sink, ctx)
 
 
-def process_audio_stream(
+def audio_outputs_of(
     stream: SourceStream,
     source: AVSource,
     spec: PipelineSpec,

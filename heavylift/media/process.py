@@ -11,14 +11,14 @@ from collections.abc import Callable
 
 from heavylift.errors import UnsupportedMedia
 from heavylift.jobs.spec import MediaKind, PipelineSpec
-from heavylift.media.audio import process_audio
+from heavylift.media.audio import audio_outputs
 from heavylift.media.context import MediaContext, MediaResult
 from heavylift.media.image import decode_image
 from heavylift.media.sink import OutputSink
 from heavylift.media.sniff import SNIFF_BYTES, Sniffed, sniff
 from heavylift.media.steps import run_steps
 from heavylift.media.stream import SourceStream
-from heavylift.media.video import process_video
+from heavylift.media.video import video_outputs
 
 Processor = Callable[[SourceStream, Sniffed, PipelineSpec, OutputSink, MediaContext], MediaResult]
 
@@ -31,7 +31,7 @@ class WrongQueue(Exception):
         self.kind = kind
 
 
-def process_image(
+def image_outputs(
     stream: SourceStream, sniffed: Sniffed, spec: PipelineSpec, sink: OutputSink, ctx: MediaContext
 ) -> MediaResult:
     decoded = decode_image(
@@ -41,9 +41,9 @@ def process_image(
 
 
 PROCESSORS: dict[MediaKind, Processor] = {
-    MediaKind.IMAGE: process_image,
-    MediaKind.VIDEO: process_video,
-    MediaKind.AUDIO: process_audio,
+    MediaKind.IMAGE: image_outputs,
+    MediaKind.VIDEO: video_outputs,
+    MediaKind.AUDIO: audio_outputs,
 }
 
 

@@ -19,7 +19,7 @@ from typing import IO
 from heavylift.errors import TooLarge, UnsupportedMedia
 from heavylift.jobs.models import OutputEntry, VideoMetadata
 from heavylift.jobs.spec import MetadataStep, PipelineSpec, PosterStep, VideoPreviewStep
-from heavylift.media.audio import process_audio_stream
+from heavylift.media.audio import audio_outputs_of
 from heavylift.media.avsource import AVSource, check_duration, measured, open_av_source
 from heavylift.media.context import MediaContext, MediaResult
 from heavylift.media.ffmpeg import ArgsBuilder, SideConsumer, run_ffmpeg
@@ -86,14 +86,14 @@ class _Source:
         return finished.out_time_s
 
 
-def process_video(
+def video_outputs(
     stream: SourceStream, sniffed: Sniffed, spec: PipelineSpec, sink: OutputSink, ctx: MediaContext
 ) -> MediaResult:
     av = open_av_source(stream, sniffed, ctx)
     info = av.info
     if info.video is None:
         if info.audio is not None:  # an audio-only MP4/Matroska: treat it as the audio it is
-            return process_audio_stream(stream, av, spec, sink, ctx)
+            return audio_outputs_of(stream, av, spec, sink, ctx)
         raise UnsupportedMedia("no video or audio stream")
     check_duration(info, ctx)
     video = info.video

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from heavylift.errors import TransientError
+from heavylift.errors import CallbackRejected
 from heavylift.jobs.models import JobRecord, JobState, utcnow
 from heavylift.net.safe_http import UrlPolicy, post_json
 from heavylift.net.signatures import WebhookSecret, signature_headers
@@ -26,12 +26,6 @@ EVENT_TYPES: dict[JobState, Literal["job.succeeded", "job.failed", "job.dead"]] 
     JobState.FAILED: "job.failed",
     JobState.DEAD: "job.dead",
 }
-
-
-class CallbackRejected(TransientError):
-    """The endpoint answered, but not with a 2xx."""
-
-    code = "callback_rejected"
 
 
 class CallbackEvent(BaseModel):

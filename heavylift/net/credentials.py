@@ -25,16 +25,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, SecretStr
 
 from heavylift.config import Settings
-from heavylift.errors import Forbidden
+from heavylift.errors import Forbidden, InvalidSignature, Unauthorized
 from heavylift.jobs.models import JobOrigin
-from heavylift.net.signatures import (
-    SIGNATURE_HEADERS,
-    InvalidSignature,
-    Unauthorized,
-    WebhookSecret,
-    key_id,
-    verify_signed,
-)
+from heavylift.net.signatures import SIGNATURE_HEADERS, WebhookSecret, key_id, verify_signed
 
 # A client name before the first colon: lower case, so "Weird:Key" stays one bare key.
 _NAMED_ENTRY = re.compile(r"^([a-z0-9][a-z0-9_.-]{0,63}):(.+)$", re.S)

@@ -22,24 +22,27 @@ import urllib3
 from urllib3.exceptions import ConnectTimeoutError, HTTPError
 from urllib3.util.ssl_match_hostname import CertificateError
 
-from heavylift.errors import AccessDenied, NotFound, PermanentError, TooLarge, TransientError
+from heavylift.errors import (
+    AccessDenied,
+    NotFound,
+    SourceFailed,
+    SourceUnavailable,
+    TooLarge,
+    UrlRefused,
+)
 from heavylift.net.url_policy import (
     IPAddress,
     ParsedUrl,
     Resolver,
     UrlPolicy,
-    UrlRefused,
     check_url,
     is_public,
 )
 
 __all__ = [
     "ParsedUrl",
-    "SourceFailed",
-    "SourceUnavailable",
     "UrlPolicy",
     "UrlReader",
-    "UrlRefused",
     "check_url",
     "is_public",
     "open_url",
@@ -52,18 +55,6 @@ log = logging.getLogger(__name__)
 REDIRECTS = {301, 302, 303, 307, 308}
 CHUNK_BYTES = 256 * 1024
 USER_AGENT = "heavylift"
-
-
-class SourceUnavailable(TransientError):
-    """The server could not be reached, was too slow, or answered 5xx/429: try later."""
-
-    code = "source_unavailable"
-
-
-class SourceFailed(PermanentError):
-    """The server answered in a way retrying cannot fix (4xx, bad redirect, bad certificate)."""
-
-    code = "source_failed"
 
 
 def system_resolver(host: str, port: int) -> list[str]:

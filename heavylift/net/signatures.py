@@ -19,26 +19,10 @@ from collections.abc import Mapping, Sequence
 
 from pydantic import SecretStr
 
-from heavylift.errors import PermanentError
+from heavylift.errors import InvalidSignature
 
 SECRET_PREFIX = "whsec_"
 SIGNATURE_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
-
-
-class Unauthorized(PermanentError):
-    """The request proved no right to submit work (HTTP 401). ``reason`` is safe to show."""
-
-    code = "unauthorized"
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-class InvalidSignature(Unauthorized):
-    """A Standard Webhooks signature that is missing, malformed, stale or wrong."""
-
-    code = "invalid_signature"
 
 
 def key_id(key: bytes | str) -> str:

@@ -19,7 +19,7 @@ from urllib.parse import quote, urlsplit
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from heavylift.config import Settings
-from heavylift.errors import PermanentError
+from heavylift.errors import UrlRefused
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -47,12 +47,6 @@ _BLOCKED_SUFFIXES = (".localhost", ".local", ".localdomain", ".internal", ".home
 _LABEL = re.compile(r"^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$")
 _NUMBER = re.compile(r"^(0x[0-9a-f]*|[0-9]+)$")
 _FORBIDDEN_CHARS = re.compile(r"[\x00-\x20\x7f]")
-
-
-class UrlRefused(PermanentError):
-    """The URL may not be fetched: its scheme, port, host or an address it leads to."""
-
-    code = "url_refused"
 
 
 class UrlPolicy(BaseModel):

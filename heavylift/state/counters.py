@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from enum import StrEnum
 
 import redis
 
@@ -20,7 +21,26 @@ from heavylift.state.history import DEFAULT_RETENTION_S, stage_record
 from heavylift.state.keys import Layout
 from heavylift.state.redis import REDIS_DOWN
 
-PREFIX = "heavylift_"
+PREFIX = "heavylift_"  # before every metric name /metrics serves
+
+
+class CounterName(StrEnum):
+    """Every counter, named once (``/metrics`` adds ``PREFIX`` and each one's help)."""
+
+    JOBS_SUBMITTED = "jobs_submitted_total"
+    JOBS_SUCCEEDED = "jobs_succeeded_total"
+    JOBS_FAILED = "jobs_failed_total"
+    JOBS_RETRIED = "jobs_retried_total"
+    JOBS_DEAD_LETTERED = "jobs_dead_lettered_total"
+    DEAD_LETTER_CODES = "dead_letter_codes_total"
+    SOURCE_BYTES = "source_bytes_total"
+    OUTPUT_BYTES = "output_bytes_total"
+
+
+DURATION = "job_duration_seconds"  # the histogram: its fields add _bucket, _sum, _count
+DURATION_BUCKET, DURATION_SUM, DURATION_COUNT = (
+    f"{DURATION}_{part}" for part in ("bucket", "sum", "count")
+)
 # Seconds: thumbnails take well under a second, long videos tens of minutes.
 DURATION_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
 
@@ -67,20 +87,21 @@ class MetricsRecorder:
         labels = {"queue": outcome.queue, "media_type": outcome.media_type}
         fields: dict[str, float] = {}
         if outcome.outcome == "succeeded":
-            fields[field("jobs_succeeded_total", **labels)] = 1
-            fields[field("source_bytes_total", **labels)] = outcome.bytes_in
-            fields[field("output_bytes_total", **labels)] = outcome.bytes_out
+            fields[field(CounterName.JOBS_SUCCEEDED, **labels)] = 1
+            fields[field(CounterName.SOURCE_BYTES, **labels)] = outcome.bytes_in
+            fields[field(CounterName.OUTPUT_BYTES, **labels)] = outcome.bytes_out
         else:
-            fields[field("jobs_failed_total", **labels, code=outcome.code)] = 1
+            fields[field(CounterName.JOBS_FAILED, **labels, code=outcome.code)] = 1
         fields.update(_histogram(outcome.seconds, outcome=outcome.outcome, **labels))
         self._add(fields, "succeeded" if outcome.outcome == "succeeded" else None)
 
     def retried(self, queue: str) -> None:
-        self._add({field("jobs_retried_total", queue=queue, media_type=media_type_of(queue)): 1})
+        name = field(CounterName.JOBS_RETRIED, queue=queue, media_type=media_type_of(queue))
+        self._add({name: 1})
 
     def dead_lettered(self, queue: str, code: str) -> None:
-        name = field("jobs_dead_lettered_total", queue=queue, media_type=media_type_of(queue))
-        codes = field("dead_letter_codes_total", code=code or "unknown")
+        name = field(CounterName.JOBS_DEAD_LETTERED, queue=queue, media_type=media_type_of(queue))
+        codes = field(CounterName.DEAD_LETTER_CODES, code=code or "unknown")
         # The dashboard's failure rate counts jobs lost for good (not callbacks that gave up).
         self._add({name: 1, codes: 1}, "failed" if queue in MEDIA_QUEUES else None)
 
@@ -90,7 +111,7 @@ class MetricsRecorder:
                 if history is not None:
                     stage_record(pipe, self.namespace, history, self.history_retention_s)
                 for name, amount in fields.items():
-                    if name.startswith("job_duration_seconds_sum"):  # the only non-integer
+                    if name.startswith(DURATION_SUM):  # the only non-integer
                         pipe.hincrbyfloat(self.key, name, amount)
                     else:
                         pipe.hincrby(self.key, name, int(amount))
@@ -104,9 +125,9 @@ def _histogram(seconds: float, **labels: str) -> Iterator[tuple[str, float]]:
     for bound in (*DURATION_BUCKETS, float("inf")):
         if seconds <= bound:
             le = "+Inf" if bound == float("inf") else repr(bound)
-            yield field("job_duration_seconds_bucket", **labels, le=le), 1
-    yield field("job_duration_seconds_sum", **labels), seconds
-    yield field("job_duration_seconds_count", **labels), 1
+            yield field(DURATION_BUCKET, **labels, le=le), 1
+    yield field(DURATION_SUM, **labels), seconds
+    yield field(DURATION_COUNT, **labels), 1
 
 
 def read_counters(client: redis.Redis, namespace: str) -> dict[str, float]:

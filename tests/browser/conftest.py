@@ -1,4 +1,4 @@
-"""Fixtures for the browser tests: the real stack (redis-server, moto, the event bridge, the
+"""Fixtures for the browser tests: the real stack (redis-server, moto, the SQS poller, the
 API with its dashboard under uvicorn, and a worker) and headless Chromium driven by
 Playwright.
 

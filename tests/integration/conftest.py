@@ -1,4 +1,4 @@
-"""The real stack for integration tests: redis-server, moto's server, the event bridge,
+"""The real stack for integration tests: redis-server, moto's server, the SQS poller,
 the API under uvicorn and two Dramatiq worker processes, all started on free ports."""
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ OPERATIONS = ["POST /v1/jobs", "GET /v1/jobs/{job_id}", "POST /v1/events/s3", "G
 @pytest.fixture(scope="module")
 def fuzz_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     """Redis and the API only: accepted jobs just wait (no worker fetches fuzzed URLs)."""
-    stack = LocalStack(tmp_path_factory.mktemp("fuzz"), workers=False, bridge=False).start()
+    stack = LocalStack(tmp_path_factory.mktemp("fuzz"), workers=False, sqs_poller=False).start()
     yield stack
     stack.stop()
 

@@ -33,7 +33,7 @@ JOBS = 5
 def stack(tmp_path: Path) -> Iterator[LocalStack]:
     """A stack of its own (Redis goes down here), API only: no workers until a test says."""
     stack = LocalStack(
-        tmp_path / "stack", worker_processes=1, worker_threads=2, workers=False, bridge=False
+        tmp_path / "stack", worker_processes=1, worker_threads=2, workers=False, sqs_poller=False
     ).start()
     supervisor = threading.Thread(target=stack.supervise, daemon=True)
     supervisor.start()

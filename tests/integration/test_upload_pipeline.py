@@ -1,4 +1,4 @@
-"""Upload to the uploads bucket → S3 event → SQS → bridge → handler → Redis → worker →
+"""Upload to the uploads bucket → S3 event → SQS → poller → handler → Redis → worker →
 thumbnails, metadata.json and manifest.json in the results bucket. All real processes."""
 
 from __future__ import annotations

@@ -16,15 +16,9 @@ from collections.abc import Callable
 import pytest
 
 from heavylift.config import Settings
-from heavylift.errors import PermanentError
+from heavylift.errors import InvalidSignature, PermanentError, Unauthorized
 from heavylift.net.credentials import Authenticator, Principal, Scope, check_bearer
-from heavylift.net.signatures import (
-    InvalidSignature,
-    Unauthorized,
-    WebhookSecret,
-    key_id,
-    signature_headers,
-)
+from heavylift.net.signatures import WebhookSecret, key_id, signature_headers
 from tests.unit.webhook_helpers import BODY, VECTOR_SECRET
 
 # Secrets.

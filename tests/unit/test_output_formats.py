@@ -47,7 +47,7 @@ def settings(**overrides: Any) -> Settings:
     return Settings(_env_file=None, **overrides)  # type: ignore[call-arg]
 
 
-def process_image(
+def image_outputs_of(
     data: bytes, fmt: ThumbnailFormat, widths: tuple[int, ...] = (256, 1024)
 ) -> tuple[MemorySink, list[OutputEntry]]:
     spec = PipelineSpec.default(widths, 80, fmt)
@@ -70,7 +70,7 @@ def half_transparent_red(width: int = 400, height: int = 300) -> bytes:
 @pytest.mark.parametrize("fmt", sorted(FORMATS))
 def test_each_format_decodes_back_at_its_size(fmt: ThumbnailFormat) -> None:
     suffix, content_type, loader = FORMATS[fmt]
-    sink, outputs = process_image(photo_like(640, 480).write_to_buffer(".jpg"), fmt)
+    sink, outputs = image_outputs_of(photo_like(640, 480).write_to_buffer(".jpg"), fmt)
     assert set(sink.files) == {f"thumb-256.{suffix}", f"thumb-1024.{suffix}", "metadata.json"}
     sizes = {"thumb-256": (256, 192), "thumb-1024": (640, 480)}  # never upscaled
     entries = {o.key: o for o in outputs}
@@ -85,14 +85,14 @@ def test_each_format_decodes_back_at_its_size(fmt: ThumbnailFormat) -> None:
 
 
 def test_avif_is_av1_not_hevc() -> None:
-    sink, _ = process_image(photo_like(320, 240).write_to_buffer(".png"), "avif", (256,))
+    sink, _ = image_outputs_of(photo_like(320, 240).write_to_buffer(".png"), "avif", (256,))
     data = sink.files["thumb-256.avif"]
     assert data[4:12] == b"ftypavif"
     assert sink.image("thumb-256.avif").get("heif-compression") == "av1"
 
 
 def test_jpeg_of_a_transparent_source_is_flattened_onto_white() -> None:
-    sink, _ = process_image(half_transparent_red(), "jpeg", (256,))
+    sink, _ = image_outputs_of(half_transparent_red(), "jpeg", (256,))
     image = sink.image("thumb-256.jpg")
     assert (image.width, image.height, image.bands) == (256, 192, 3)
     transparent, opaque = image.crop(0, 0, 100, 192), image.crop(156, 0, 100, 192)
@@ -105,7 +105,7 @@ def test_jpeg_of_a_transparent_source_is_flattened_onto_white() -> None:
 @pytest.mark.parametrize("fmt", ["webp", "avif"])
 def test_formats_with_alpha_keep_it(fmt: ThumbnailFormat) -> None:
     suffix = FORMATS[fmt][0]
-    sink, _ = process_image(half_transparent_red(), fmt, (256,))
+    sink, _ = image_outputs_of(half_transparent_red(), fmt, (256,))
     image = sink.image(f"thumb-256.{suffix}")
     assert image.bands == 4
     assert image.extract_band(3).crop(0, 0, 100, 192).max() <= 8

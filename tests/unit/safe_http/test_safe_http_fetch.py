@@ -16,9 +16,17 @@ from pathlib import Path
 
 import pytest
 
-from heavylift.errors import AccessDenied, NotFound, PermanentError, TooLarge
+from heavylift.errors import (
+    AccessDenied,
+    NotFound,
+    PermanentError,
+    SourceFailed,
+    SourceUnavailable,
+    TooLarge,
+    UrlRefused,
+)
 from heavylift.media.stream import SourceStream
-from heavylift.net.safe_http import SourceFailed, SourceUnavailable, UrlRefused, open_url, post_json
+from heavylift.net.safe_http import open_url, post_json
 from tests.unit.http_servers import (
     Server,
     drip,

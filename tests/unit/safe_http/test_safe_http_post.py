@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from heavylift.net.safe_http import UrlPolicy, UrlRefused, post_json
+from heavylift.errors import UrlRefused
+from heavylift.net.safe_http import UrlPolicy, post_json
 from tests.unit.http_servers import Server, redirect, status
 from tests.unit.safe_http.helpers import DNS, FakeDns, local_policy
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 import pytest
 
 from heavylift.config import Settings
-from heavylift.net.safe_http import UrlPolicy, UrlRefused, check_url, is_public, open_url, post_json
+from heavylift.errors import UrlRefused
+from heavylift.net.safe_http import UrlPolicy, check_url, is_public, open_url, post_json
 from tests.unit.http_servers import Server, redirect
 from tests.unit.safe_http.helpers import DNS, PUBLIC_IP, FakeDns, local_policy
 
