@@ -24,7 +24,7 @@ from pathlib import Path
 from heavylift.config import Settings
 from heavylift.net.signatures import WebhookSecret
 from infra.outage_proxy import OutageProxy
-from infra.processes import Service, free_port, pid_alive
+from infra.processes import HEAVYLIFT_COMMAND, Service, free_port, pid_alive
 from infra.provision import aws_client, ensure_bucket, provision
 from infra.redis_service import INFRA_DIR, answers_ping, redis_server_binary, redis_service
 
@@ -201,7 +201,7 @@ class LocalStack:
 
     def start_worker(self, queues: tuple[str, ...] = (), name: str = "worker") -> Service:
         """``heavylift worker`` for every queue, or only for ``queues``."""
-        argv = [sys.executable, "-m", "heavylift", "worker"]
+        argv = [*HEAVYLIFT_COMMAND, "worker"]
         argv += ["--processes", str(self.worker_processes), "--threads", str(self.worker_threads)]
         for queue in queues:
             argv += ["--queues", queue]

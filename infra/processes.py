@@ -8,7 +8,11 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 from pathlib import Path
+
+# ``heavylift`` as a child process runs it (the installed script runs the same ``main``).
+HEAVYLIFT_COMMAND = [sys.executable, "-m", "infra.cli"]
 
 
 def free_port() -> int:

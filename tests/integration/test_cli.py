@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 import pytest
 
 from infra.devstack import REPO_DIR, LocalStack
-from infra.processes import pid_alive
+from infra.processes import HEAVYLIFT_COMMAND, pid_alive
 from infra.samples import write_sample
 
 pytestmark = pytest.mark.integration
@@ -21,7 +20,7 @@ def heavylift(
     *args: str, env: dict[str, str], cwd: Path, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "heavylift", *args],
+        [*HEAVYLIFT_COMMAND, *args],
         env=env,
         cwd=cwd,
         capture_output=True,

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from heavylift.jobs.spec import PipelineSpec
 from heavylift.state.keys import Layout
 from heavylift.state.store import JobStore
 from infra.devstack import REPO_DIR, LocalStack, child_pids
-from infra.processes import Service, pid_alive
+from infra.processes import HEAVYLIFT_COMMAND, Service, pid_alive
 from infra.provision import aws_client
 from infra.samples import write_sample, write_video
 
@@ -70,7 +69,7 @@ def start_workers(
     env: dict[str, str] | None = None,
 ) -> Service:
     """``heavylift worker`` under its own name; nothing restarts the supervisor itself."""
-    argv = [sys.executable, "-m", "heavylift", "worker", "--processes", str(processes)]
+    argv = [*HEAVYLIFT_COMMAND, "worker", "--processes", str(processes)]
     argv += ["--threads", "1"]
     for module in modules:
         argv += ["--import", module]

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +21,7 @@ from heavylift.jobs.models import JobRecord, JobState
 from heavylift.state.keys import Layout
 from heavylift.state.store import JobStore
 from infra.devstack import REPO_DIR, LocalStack
+from infra.processes import HEAVYLIFT_COMMAND
 from infra.provision import aws_client
 from infra.samples import write_sample, write_video
 
@@ -121,7 +121,7 @@ def test_a_fixed_job_replayed_from_the_dead_letters_succeeds(
 
     def heavylift(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "heavylift", "dlq", *args],
+            [*HEAVYLIFT_COMMAND, "dlq", *args],
             env=env,
             cwd=REPO_DIR,
             capture_output=True,

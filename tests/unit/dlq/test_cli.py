@@ -16,10 +16,10 @@ import redis
 from dramatiq.brokers.redis import RedisBroker
 from typer.testing import CliRunner
 
-from heavylift.cli.app import app
 from heavylift.config import get_settings
 from heavylift.jobs.models import JobState
 from heavylift.state.store import JobStore
+from infra.cli import app
 from tests.unit.dlq.helpers import (
     LAYOUT,
     NS,

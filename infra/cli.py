@@ -1,67 +1,37 @@
-"""``heavylift``: run workers and the local stack, upload files, inspect jobs."""
+"""``heavylift``: the command, composed. The operator's commands come from ``heavylift.cli``,
+``worker`` from ``actors.cli``, and the commands that run the local stack live here.
+
+Installed as the ``heavylift`` script; ``python -m infra.cli`` runs the same.
+"""
 
 from __future__ import annotations
 
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from heavylift.cli.console import console, record_table, results_table
+from actors.cli import worker
+from heavylift.cli.console import console
 from heavylift.cli.dlq import dlq_app
-from heavylift.config import DEV_ENV_FILE, get_settings
-from heavylift.queue.names import Queue
+from heavylift.cli.jobs import jobs_app, upload
+from heavylift.config import DEV_ENV_FILE
+from infra.processes import HEAVYLIFT_COMMAND
 
 app = typer.Typer(help="Heavylift: media pipeline on Dramatiq over Redis.", no_args_is_help=True)
 dev = typer.Typer(help="The local stack: redis, moto (S3+SQS), SQS poller, API, workers.")
-jobs = typer.Typer(help="Inspect jobs.")
-app.add_typer(dev, name="dev")
-app.add_typer(jobs, name="jobs")
+app.command()(worker)
+app.command()(upload)
+app.add_typer(jobs_app, name="jobs")
 app.add_typer(dlq_app, name="dlq")
+app.add_typer(dev, name="dev")
 
 STATE_DIR = Path(".heavylift")
 PID_FILE = STATE_DIR / "supervisor.pid"
-
-
-@app.command()
-def worker(
-    processes: Annotated[int, typer.Option(help="Worker processes.")] = 0,
-    threads: Annotated[int, typer.Option(help="Threads per process.")] = 0,
-    queues: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--queues",
-            "-Q",
-            help="Only these queues: image, video, audio, callbacks (repeat or comma-separate).",
-        ),
-    ] = None,
-    modules: Annotated[
-        list[str] | None,
-        typer.Option("--import", help="Also load the actors of this module (repeatable)."),
-    ] = None,
-) -> None:
-    """Run supervised worker processes: a crashed one is replaced, its jobs requeued."""
-    from actors.supervisor import Supervisor, WorkerPlan
-    from heavylift.logs import configure_logging
-
-    settings = get_settings()
-    queues = [q.strip() for item in queues or [] for q in item.split(",") if q.strip()]
-    unknown = sorted(set(queues) - set(Queue))
-    if unknown and not modules:  # extra actor modules may declare queues of their own
-        raise typer.BadParameter(f"unknown queue(s) {', '.join(unknown)}", param_hint="--queues")
-    configure_logging(settings.log_format, settings.log_level)
-    plan = WorkerPlan(
-        processes=processes or settings.worker_processes,
-        threads=threads or settings.worker_threads,
-        queues=tuple(queues),
-        modules=tuple(modules or ()),
-    )
-    raise typer.Exit(Supervisor(settings, plan).run())
 
 
 @dev.command("up")
@@ -114,42 +84,6 @@ def dev_down() -> None:
 
 
 @app.command()
-def upload(
-    paths: Annotated[
-        list[Path], typer.Argument(exists=True, dir_okay=False, help="Files to upload.")
-    ],
-    wait: Annotated[bool, typer.Option("--wait", help="Follow each job to its end.")] = False,
-    prefix: Annotated[str, typer.Option(help="Key prefix in the uploads bucket.")] = "",
-    timeout: Annotated[float, typer.Option(help="Seconds to wait for the jobs.")] = 300,
-) -> None:
-    """Put files into the uploads bucket; the S3 event path makes the jobs."""
-    from heavylift.cli.uploading import upload_and_follow
-
-    rows = upload_and_follow(get_settings(), paths, prefix=prefix, wait=wait, timeout=timeout)
-    console.print(results_table(rows))
-    if wait and any(r is None or r.state.value != "succeeded" for _, _, r in rows):
-        raise typer.Exit(1)
-
-
-@jobs.command("show")
-def jobs_show(
-    job_id: str,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the raw record.")] = False,
-) -> None:
-    """Print a job record."""
-    from heavylift.cli.api_client import JobsClient
-
-    record = JobsClient.from_settings(get_settings()).get(job_id)
-    if record is None:
-        console.print(f"[red]no job {job_id}[/]")
-        raise typer.Exit(1)
-    if as_json:
-        typer.echo(record.model_dump_json(indent=2))
-    else:
-        console.print(record_table(record))
-
-
-@app.command()
 def demo(
     exit_after: Annotated[bool, typer.Option("--exit", help="Stop after the table.")] = False,
 ) -> None:
@@ -173,7 +107,7 @@ def _detach(processes: int) -> None:
     STATE_DIR.mkdir(exist_ok=True)
     log = open(STATE_DIR / "supervisor.log", "ab")  # noqa: SIM115 (handed to the child)
     child = subprocess.Popen(
-        [sys.executable, "-m", "heavylift", "dev", "up", "--processes", str(processes)],
+        [*HEAVYLIFT_COMMAND, "dev", "up", "--processes", str(processes)],
         stdout=log,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
@@ -195,3 +129,7 @@ def _detach(processes: int) -> None:
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

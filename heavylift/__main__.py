@@ -1,3 +1,0 @@
-from heavylift.cli.app import main
-
-main()
