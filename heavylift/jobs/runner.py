@@ -43,7 +43,7 @@ from heavylift.media.stream import SourceStream
 from heavylift.queue.names import Queue
 from heavylift.state.counters import JobOutcome, MetricsRecorder
 from heavylift.state.store import JobStore
-from heavylift.storage.s3 import S3OutputSink
+from heavylift.storage.output_sink import S3OutputSink
 
 log = logging.getLogger(__name__)
 

@@ -16,13 +16,8 @@ from heavylift.config import Settings
 from heavylift.errors import AccessDenied, NotFound, StorageUnavailable, TooLarge
 from heavylift.jobs.models import S3Location
 from heavylift.media.sink import Writable
-from heavylift.storage.s3 import (
-    ObjectReader,
-    S3OutputSink,
-    open_object,
-    s3_client,
-    translate_s3_errors,
-)
+from heavylift.storage.output_sink import S3OutputSink
+from heavylift.storage.s3 import ObjectReader, open_object, s3_client, translate_s3_errors
 
 UPLOADS, RESULTS = "unit-uploads", "unit-results"
 MiB = 1024 * 1024
