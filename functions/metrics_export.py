@@ -16,6 +16,7 @@ from prometheus_client.core import (
 )
 
 from heavylift.config import Settings
+from heavylift.queue.inspection import read_gauges
 from heavylift.queue.names import Queue
 from heavylift.state.counters import (
     DURATION,
@@ -26,7 +27,6 @@ from heavylift.state.counters import (
     CounterName,
     parse_field,
     read_counters,
-    read_gauges,
 )
 from heavylift.state.keys import Layout
 

@@ -4,7 +4,7 @@ Producers run on Lambda, workers in many containers: no process sees the whole p
 in-process counters would reset on every restart. So counters and histogram buckets live in
 one Redis hash (``<ns>:metrics``), incremented where things happen; gauges (queue depth,
 in-flight, dead letters, live workers) are read from the queues themselves when ``/metrics``
-is scraped. A field is ``name|label=value|label=value``.
+is scraped (``heavylift.queue.inspection``). A field is ``name|label=value|label=value``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from enum import StrEnum
 import redis
 
 from heavylift.queue.names import MEDIA_QUEUES
-from heavylift.queue.recovery import now_ms
 from heavylift.state.history import DEFAULT_RETENTION_S, stage_record
 from heavylift.state.keys import Layout
 from heavylift.state.redis import REDIS_DOWN
@@ -133,32 +132,3 @@ def _histogram(seconds: float, **labels: str) -> Iterator[tuple[str, float]]:
 def read_counters(client: redis.Redis, namespace: str) -> dict[str, float]:
     raw = client.hgetall(Layout(namespace).metrics)
     return {(k.decode() if isinstance(k, bytes) else str(k)): float(v) for k, v in raw.items()}
-
-
-@dataclass(frozen=True)
-class QueueGauges:
-    waiting: dict[str, int]
-    in_flight: dict[str, int]
-    dead: dict[str, int]
-    scheduled: int
-    workers: int
-
-
-def read_gauges(
-    client: redis.Redis, layout: Layout, queues: tuple[str, ...], heartbeat_timeout_s: float
-) -> QueueGauges:
-    """What the queues hold right now (a handful of cheap reads, plus one SCAN of ack sets)."""
-    in_flight = dict.fromkeys(queues, 0)
-    for raw in client.scan_iter(match=layout.acks_pattern, count=1000):
-        key = raw.decode() if isinstance(raw, bytes) else str(raw)
-        _, queue = layout.worker_and_queue_of_acks(key)
-        if queue in in_flight:
-            in_flight[queue] += int(client.scard(raw))
-    alive_since = now_ms() - int(heartbeat_timeout_s * 1000)
-    return QueueGauges(
-        waiting={q: int(client.llen(layout.queue(q).waiting)) for q in queues},
-        in_flight=in_flight,
-        dead={q: int(client.zcard(layout.queue(q).dead)) for q in queues},
-        scheduled=int(client.zcard(layout.scheduled)),
-        workers=int(client.zcount(layout.heartbeats, alive_since, "+inf")),
-    )
