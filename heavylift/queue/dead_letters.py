@@ -23,7 +23,7 @@ from heavylift.jobs.lifecycle import record_replay
 from heavylift.jobs.models import JobMessage, JobRecord, JobState
 from heavylift.queue import wire
 from heavylift.state.keys import Layout
-from heavylift.state.redis import REDIS_DOWN
+from heavylift.state.redis import REDIS_DOWN, as_text
 from heavylift.state.scripts import script
 from heavylift.state.store import JobStore
 
@@ -260,7 +260,7 @@ def _dead_queues(client: redis.Redis, layout: Layout, only: str | None) -> list[
     if only is not None:
         return [only]
     keys = client.scan_iter(match=layout.dead_letter_pattern, count=1000, _type="zset")
-    return sorted({layout.queue_of_dead_key(_text(key)) for key in keys})
+    return sorted({layout.queue_of_dead_key(as_text(key)) for key in keys})
 
 
 def _read_queue(client: redis.Redis, layout: Layout, queue: str) -> list[DeadLetter]:
@@ -272,13 +272,13 @@ def _read_queue(client: redis.Redis, layout: Layout, queue: str) -> list[DeadLet
         members = [member for member, _ in chunk]
         datas: list[bytes | None] = client.hmget(keys.dead_messages, members)  # type: ignore[assignment]
         for (member, score), data in zip(chunk, datas, strict=True):
-            letters.append(_decode(queue, _text(member), score, data))
+            letters.append(_decode(queue, as_text(member), score, data))
     return letters
 
 
 def _decode(queue: str, redis_id: str, score: float, data: bytes | None) -> DeadLetter:
     """A letter; one we cannot read is still listed (actor ``?``) so it can be purged."""
-    raw = _text(data) if data is not None else ""
+    raw = as_text(data) if data is not None else ""
     letter = DeadLetter(
         id=redis_id,
         redis_message_id=redis_id,
@@ -348,7 +348,3 @@ def _is_job_message(letter: DeadLetter) -> bool:
     except ValidationError:
         return False
     return True
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value

@@ -15,6 +15,7 @@ import redis
 from heavylift.queue import wire
 from heavylift.queue.recovery import now_ms
 from heavylift.state.keys import Layout
+from heavylift.state.redis import as_text
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,7 @@ def read_gauges(
     """What the queues hold right now (a handful of cheap reads, plus one SCAN of ack sets)."""
     in_flight = dict.fromkeys(queues, 0)
     for raw in client.scan_iter(match=layout.acks_pattern, count=1000):
-        key = raw.decode() if isinstance(raw, bytes) else str(raw)
+        key = as_text(raw)
         _, queue = layout.worker_and_queue_of_acks(key)
         if queue in in_flight:
             in_flight[queue] += int(client.scard(raw))
@@ -50,10 +51,6 @@ def read_gauges(
 # message to find its queue would make a 2 s poll expensive exactly when things go wrong).
 MAX_DECODED_SCHEDULED = 5000
 MAX_JOBS_PER_WORKER = 50
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
 
 
 def _job_id(data: bytes | str | None) -> str | None:
@@ -80,13 +77,13 @@ def workers(client: redis.Redis, layout: Layout, timeout_s: float) -> list[dict[
     beats: list[tuple[bytes, float]] = client.zrevrangebyscore(
         layout.heartbeats, "+inf", now - int(timeout_s * 1000), withscores=True
     )  # type: ignore[assignment]
-    alive = {_text(member): score for member, score in beats}
+    alive = {as_text(member): score for member, score in beats}
     held: dict[str, list[str]] = defaultdict(list)
     for raw in client.scan_iter(match=layout.acks_pattern, count=1000):
-        worker, queue = layout.worker_and_queue_of_acks(_text(raw))
+        worker, queue = layout.worker_and_queue_of_acks(as_text(raw))
         if worker not in alive or len(held[worker]) >= MAX_JOBS_PER_WORKER:
             continue
-        ids = sorted(_text(m) for m in client.smembers(raw))[:MAX_JOBS_PER_WORKER]  # type: ignore[union-attr]
+        ids = sorted(as_text(m) for m in client.smembers(raw))[:MAX_JOBS_PER_WORKER]  # type: ignore[union-attr]
         if ids:
             datas = client.hmget(layout.queue(queue).messages, ids)
             held[worker] += [j for j in map(_job_id, datas) if j]  # type: ignore[arg-type]

@@ -20,6 +20,7 @@ import time
 import redis
 
 from heavylift.state.keys import Layout
+from heavylift.state.redis import as_text
 from heavylift.state.scripts import script
 
 
@@ -40,7 +41,7 @@ def requeue_worker(client: redis.Redis, layout: Layout, worker_id: str) -> int:
     requeue = script(client, "requeue_ack_set")
     moved = 0
     for raw_key in client.scan_iter(match=layout.worker_acks_pattern(worker_id), count=500):
-        key = raw_key.decode() if isinstance(raw_key, bytes) else str(raw_key)
+        key = as_text(raw_key)
         queue = layout.queue(key[len(prefix) :])
         moved += int(requeue(keys=[key, queue.waiting, queue.messages]))
     client.zrem(layout.heartbeats, worker_id)
@@ -53,6 +54,6 @@ def reap_dead_workers(client: redis.Redis, layout: Layout, timeout_s: float) -> 
     silent = client.zrangebyscore(layout.heartbeats, 0, cutoff)
     reaped: dict[str, int] = {}
     for raw_id in silent:
-        worker_id = raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id)
+        worker_id = as_text(raw_id)
         reaped[worker_id] = requeue_worker(client, layout, worker_id)
     return reaped

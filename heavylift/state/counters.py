@@ -18,7 +18,7 @@ import redis
 from heavylift.queue.names import MEDIA_QUEUES
 from heavylift.state.history import DEFAULT_RETENTION_S, stage_record
 from heavylift.state.keys import Layout
-from heavylift.state.redis import REDIS_DOWN
+from heavylift.state.redis import REDIS_DOWN, as_text
 
 PREFIX = "heavylift_"  # before every metric name /metrics serves
 
@@ -131,4 +131,4 @@ def _histogram(seconds: float, **labels: str) -> Iterator[tuple[str, float]]:
 
 def read_counters(client: redis.Redis, namespace: str) -> dict[str, float]:
     raw = client.hgetall(Layout(namespace).metrics)
-    return {(k.decode() if isinstance(k, bytes) else str(k)): float(v) for k, v in raw.items()}
+    return {as_text(k): float(v) for k, v in raw.items()}

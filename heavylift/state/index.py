@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from heavylift.jobs.models import JobRecord, JobState, S3Location
 from heavylift.jobs.spec import MediaKind
 from heavylift.state.keys import Layout
+from heavylift.state.redis import as_text
 from heavylift.state.scripts import script
 
 DEFAULT_SCAN_BUDGET = 5000  # index entries one page may examine before it answers "partial"
@@ -99,7 +100,7 @@ def prune(client: redis.Redis, namespace: str, before_ms: int) -> int:
     periodic place (the workers' housekeeping, about once a minute). Every record younger
     than the TTL still exists, so after a prune the index holds no dangling ids."""
     registry = Layout(namespace).job_index_registry
-    members = sorted(_text(m) for m in client.smembers(registry))  # type: ignore[union-attr]
+    members = sorted(as_text(m) for m in client.smembers(registry))  # type: ignore[union-attr]
     if not members:
         return 0
     pruned = script(client, "prune_job_index")(keys=[registry, *members], args=[before_ms])
@@ -225,7 +226,7 @@ class _Scan:
         rows: Sequence[tuple[bytes | str, float]] = self.client.zrevrangebyscore(
             self.key, self.high, self.low, start=self.offset, num=size, withscores=True
         )  # type: ignore[assignment]
-        found = [Cursor(int(score), _text(member)) for member, score in rows]
+        found = [Cursor(int(score), as_text(member)) for member, score in rows]
         self.scanned += len(found)
         self.done = len(found) < size
         self.batch = min(self.batch * 4, MAX_BATCH)
@@ -295,17 +296,12 @@ def _fill(
     return used
 
 
-def _text(value: bytes | str) -> str:
-    """Works with clients made with or without ``decode_responses``."""
-    return value if isinstance(value, str) else value.decode(errors="replace")
-
-
 def _may_contain(raw: bytes | str, needle: str) -> bool:
     """A pre-check on the JSON text before parsing: a key holding ``needle`` puts it in the
     text too, unless JSON escapes it (quotes, backslashes, control characters)."""
     if not needle.isprintable() or '"' in needle or "\\" in needle:
         return True
-    return needle in _text(raw).lower()
+    return needle in as_text(raw).lower()
 
 
 def _estimates(client: redis.Redis, keys: list[str], low: str, high: str) -> list[int]:

@@ -25,6 +25,12 @@ REDIS_DOWN = (
 )
 
 
+def as_text(reply: object) -> str:
+    """A key or value Redis returned, as text (clients here answer bytes; keys are ASCII, and
+    a stored value that is not UTF-8 is shown, not trusted)."""
+    return reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
+
+
 def connect(url: str, socket_timeout: float = 5.0) -> redis.Redis:
     """A new client that fails fast, so producers can answer 503 instead of hanging."""
     return redis.Redis.from_url(

@@ -15,15 +15,17 @@ from typing import Any
 import pytest
 import redis
 
+from heavylift.state.redis import as_text
+
 BUCKET = "heavylift-uploads"
 VERSION_ID = "096fKKXTRTtl3on89fVO.nfljtsv6qko"
 ETAG = "d41d8cd98f00b204e9800998ecf8427e"
 
 
 def text(raw: object) -> str:
-    """A Redis reply as text (the clients here answer bytes; redis-py types replies loosely)."""
+    """A Redis reply that must be there (not None), as text."""
     assert isinstance(raw, bytes | str), raw
-    return raw.decode() if isinstance(raw, bytes) else raw
+    return as_text(raw)
 
 
 @pytest.fixture(autouse=True)
