@@ -10,10 +10,12 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
+from starlette.testclient import TestClient
 
 from heavylift.state.redis import as_text
 
@@ -34,6 +36,20 @@ def _no_heavylift_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.upper().startswith("HEAVYLIFT_"):
             monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def anonymous(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, redis_url: str, redis_client: redis.Redis
+) -> Iterator[TestClient]:
+    """A client of the API without credentials (each test sends its own), on a fresh Redis,
+    with callbacks enabled."""
+    from functions.http import app  # not at import: test_http itself imports this module
+    from tests.unit.test_http import producer_on
+
+    monkeypatch.setenv("HEAVYLIFT_CALLBACK_SECRET", "whsec_" + "QUJD" * 8)
+    with producer_on(monkeypatch, tmp_path, redis_url), TestClient(app) as client:
+        yield client
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,16 +27,6 @@ from tests.unit.test_http import (
     producer_on,
     queued,
 )
-
-
-@pytest.fixture
-def anonymous(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, redis_url: str, redis_client: redis.Redis
-) -> Iterator[TestClient]:
-    """A client without credentials, on an API whose callbacks are enabled."""
-    monkeypatch.setenv("HEAVYLIFT_CALLBACK_SECRET", "whsec_" + "QUJD" * 8)
-    with producer_on(monkeypatch, tmp_path, redis_url), TestClient(app) as client:
-        yield client
 
 
 def signed(body: dict[str, Any], msg_id: str = "msg_1", when: datetime | None = None) -> dict:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -41,16 +40,6 @@ from tests.unit.test_http import (
 from tests.unit.test_http_security import signed
 
 
-@pytest.fixture
-def client(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, redis_url: str, redis_client: redis.Redis
-) -> Iterator[TestClient]:
-    """A client that names its credentials per request."""
-    monkeypatch.setenv("HEAVYLIFT_CALLBACK_SECRET", "whsec_" + "QUJD" * 8)
-    with producer_on(monkeypatch, tmp_path, redis_url), TestClient(app) as test_client:
-        yield test_client
-
-
 def submit(client: TestClient, headers: dict[str, str], **fields: Any) -> str:
     response = client.post("/v1/jobs", json={"source": SOURCE, **fields}, headers=headers)
     assert response.status_code == 202, response.text
@@ -60,46 +49,48 @@ def submit(client: TestClient, headers: dict[str, str], **fields: Any) -> str:
 # --- ownership ---------------------------------------------------------------------------------
 
 
-def test_another_client_gets_404_for_a_job_it_did_not_make(client: TestClient) -> None:
+def test_another_client_gets_404_for_a_job_it_did_not_make(anonymous: TestClient) -> None:
     callback = "https://hooks.example.com/private"
-    job_id = submit(client, AUTH, callback_url=callback)
-    mine = client.get(f"/v1/jobs/{job_id}", headers=AUTH)
+    job_id = submit(anonymous, AUTH, callback_url=callback)
+    mine = anonymous.get(f"/v1/jobs/{job_id}", headers=AUTH)
     assert mine.status_code == 200 and mine.json()["callback_url"] == callback
-    theirs = client.get(f"/v1/jobs/{job_id}", headers=OTHER)
+    theirs = anonymous.get(f"/v1/jobs/{job_id}", headers=OTHER)
     body = assert_problem(theirs, 404)
     assert callback not in theirs.text
     # The same answer as for an id that does not exist: nothing to learn by probing.
-    missing = assert_problem(client.get("/v1/jobs/jnosuchjob", headers=OTHER), 404)
+    missing = assert_problem(anonymous.get("/v1/jobs/jnosuchjob", headers=OTHER), 404)
     assert body == missing
 
 
-def test_a_signed_client_and_a_key_client_are_different_owners(client: TestClient) -> None:
-    response = client.post("/v1/jobs", **signed({"source": SOURCE}, msg_id="msg_owner"))
+def test_a_signed_client_and_a_key_client_are_different_owners(anonymous: TestClient) -> None:
+    response = anonymous.post("/v1/jobs", **signed({"source": SOURCE}, msg_id="msg_owner"))
     job_id = response.json()["job_id"]
-    assert_problem(client.get(f"/v1/jobs/{job_id}", headers=AUTH), 404)
+    assert_problem(anonymous.get(f"/v1/jobs/{job_id}", headers=AUTH), 404)
 
 
 def test_upload_jobs_are_read_by_operator_keys_only(
-    client: TestClient, redis_client: redis.Redis
+    anonymous: TestClient, redis_client: redis.Redis
 ) -> None:
-    response = client.post("/v1/events/s3", json=notification(s3_record("cat.jpg")), headers=EVENTS)
+    response = anonymous.post(
+        "/v1/events/s3", json=notification(s3_record("cat.jpg")), headers=EVENTS
+    )
     [job_id] = response.json()["jobs"]
-    record = client.get(f"/v1/jobs/{job_id}", headers=OPERATOR)
+    record = anonymous.get(f"/v1/jobs/{job_id}", headers=OPERATOR)
     assert record.status_code == 200 and record.json()["origin"] == "s3_event"
     for headers in (AUTH, OTHER, EVENTS):
-        assert_problem(client.get(f"/v1/jobs/{job_id}", headers=headers), 404)
+        assert_problem(anonymous.get(f"/v1/jobs/{job_id}", headers=headers), 404)
 
 
-def test_operator_keys_do_not_read_clients_jobs(client: TestClient) -> None:
-    job_id = submit(client, AUTH)
-    assert_problem(client.get(f"/v1/jobs/{job_id}", headers=OPERATOR), 404)
+def test_operator_keys_do_not_read_clients_jobs(anonymous: TestClient) -> None:
+    job_id = submit(anonymous, AUTH)
+    assert_problem(anonymous.get(f"/v1/jobs/{job_id}", headers=OPERATOR), 404)
 
 
-def test_the_record_carries_its_owner(client: TestClient, redis_client: redis.Redis) -> None:
-    job_id = submit(client, AUTH)
+def test_the_record_carries_its_owner(anonymous: TestClient, redis_client: redis.Redis) -> None:
+    job_id = submit(anonymous, AUTH)
     record = get_producer().store.get(job_id)
     assert record is not None and record.owner
-    assert "owner" not in client.get(f"/v1/jobs/{job_id}", headers=AUTH).json()
+    assert "owner" not in anonymous.get(f"/v1/jobs/{job_id}", headers=AUTH).json()
 
 
 def test_a_named_client_keeps_its_jobs_across_key_rotation(
@@ -136,26 +127,28 @@ def test_a_bare_key_that_contains_a_colon_still_works() -> None:
 
 @pytest.mark.parametrize("headers", [OPERATOR, EVENTS], ids=["operator", "events"])
 def test_only_client_credentials_submit_jobs(
-    client: TestClient, redis_client: redis.Redis, headers: dict[str, str]
+    anonymous: TestClient, redis_client: redis.Redis, headers: dict[str, str]
 ) -> None:
-    response = client.post("/v1/jobs", json={"source": SOURCE}, headers=headers)
+    response = anonymous.post("/v1/jobs", json={"source": SOURCE}, headers=headers)
     assert assert_problem(response, 403)["code"] == "forbidden"
     assert queued(redis_client) == 0
 
 
 @pytest.mark.parametrize("headers", [AUTH, OPERATOR], ids=["api-key", "operator"])
 def test_only_event_keys_post_events(
-    client: TestClient, redis_client: redis.Redis, headers: dict[str, str]
+    anonymous: TestClient, redis_client: redis.Redis, headers: dict[str, str]
 ) -> None:
-    response = client.post(
+    response = anonymous.post(
         "/v1/events/s3", json=notification(s3_record("cat.jpg")), headers=headers
     )
     assert assert_problem(response, 403)["code"] == "forbidden"
     assert queued(redis_client) == 0
 
 
-def test_a_signed_request_cannot_post_events(client: TestClient, redis_client: redis.Redis) -> None:
-    response = client.post("/v1/events/s3", **signed(notification(s3_record("cat.jpg"))))
+def test_a_signed_request_cannot_post_events(
+    anonymous: TestClient, redis_client: redis.Redis
+) -> None:
+    response = anonymous.post("/v1/events/s3", **signed(notification(s3_record("cat.jpg"))))
     assert_problem(response, 403)
     assert queued(redis_client) == 0
 
@@ -164,15 +157,15 @@ def test_a_signed_request_cannot_post_events(client: TestClient, redis_client: r
 
 
 def test_a_replayed_signed_request_with_new_headers_is_the_same_job(
-    client: TestClient, redis_client: redis.Redis
+    anonymous: TestClient, redis_client: redis.Redis
 ) -> None:
     """``Idempotency-Key`` is not signed: a replay that adds or changes it makes no new job."""
     request = signed({"source": SOURCE}, msg_id="msg_captured")
-    first = client.post("/v1/jobs", **request)
+    first = anonymous.post("/v1/jobs", **request)
     job_ids = {first.json()["job_id"]}
     for value in ("replay-1", "replay-2", "replay-3"):
         headers = {**request["headers"], "Idempotency-Key": value}
-        again = client.post("/v1/jobs", content=request["content"], headers=headers)
+        again = anonymous.post("/v1/jobs", content=request["content"], headers=headers)
         assert again.status_code == 202, again.text
         assert again.json()["created"] is False
         job_ids.add(again.json()["job_id"])
@@ -180,7 +173,7 @@ def test_a_replayed_signed_request_with_new_headers_is_the_same_job(
     assert queued(redis_client) == 1
 
 
-def test_the_signed_id_is_what_the_official_package_signs(client: TestClient) -> None:
+def test_the_signed_id_is_what_the_official_package_signs(anonymous: TestClient) -> None:
     """Signing the same body under two ids makes two jobs: the id is what counts."""
     body = json.dumps({"source": SOURCE})
     ids = set()
@@ -192,34 +185,34 @@ def test_the_signed_id_is_what_the_official_package_signs(client: TestClient) ->
             "webhook-timestamp": str(int(now.timestamp())),
             "webhook-signature": Webhook(WEBHOOK_SECRET).sign(msg_id, now, body),
         }
-        ids.add(client.post("/v1/jobs", content=body, headers=headers).json()["job_id"])
+        ids.add(anonymous.post("/v1/jobs", content=body, headers=headers).json()["job_id"])
     assert len(ids) == 2
 
 
 @pytest.mark.parametrize("value", ["x" * 257, "bad\tkey"], ids=["too-long", "control-char"])
-def test_a_malformed_idempotency_key_is_400(client: TestClient, value: str) -> None:
-    response = client.post(
+def test_a_malformed_idempotency_key_is_400(anonymous: TestClient, value: str) -> None:
+    response = anonymous.post(
         "/v1/jobs", json={"source": SOURCE}, headers={**AUTH, "Idempotency-Key": value}
     )
     assert assert_problem(response, 400)["code"] == "invalid_idempotency_key"
 
 
 def test_the_lambda_handler_is_not_an_authenticated_route(
-    client: TestClient, redis_client: redis.Redis
+    anonymous: TestClient, redis_client: redis.Redis
 ) -> None:
     """S3 invokes the Lambda handler itself (IAM, not keys): its jobs are upload jobs."""
     result = s3_events.handler(notification(s3_record("cat.jpg")), None)
     [job_id] = result["submitted"]
-    assert client.get(f"/v1/jobs/{job_id}", headers=OPERATOR).status_code == 200
-    assert_problem(client.get(f"/v1/jobs/{job_id}", headers=AUTH), 404)
+    assert anonymous.get(f"/v1/jobs/{job_id}", headers=OPERATOR).status_code == 200
+    assert_problem(anonymous.get(f"/v1/jobs/{job_id}", headers=AUTH), 404)
 
 
 # --- what a client reads about failures --------------------------------------------------------
 
 
-def test_internal_failures_show_their_code_but_not_their_words(client: TestClient) -> None:
+def test_internal_failures_show_their_code_but_not_their_words(anonymous: TestClient) -> None:
     """Where Redis or S3 live is for operators; what the client did wrong is for the client."""
-    job_id = submit(client, AUTH)
+    job_id = submit(anonymous, AUTH)
     internal = "Redis unavailable: Error 111 connecting to 10.1.2.3:6379"
     input_error = "PNG signature is damaged (text-mode transfer?)"
 
@@ -232,16 +225,16 @@ def test_internal_failures_show_their_code_but_not_their_words(client: TestClien
         return record
 
     get_producer().store.update(job_id, failed)
-    shown = client.get(f"/v1/jobs/{job_id}", headers=AUTH).json()
+    shown = anonymous.get(f"/v1/jobs/{job_id}", headers=AUTH).json()
     assert "10.1.2.3" not in json.dumps(shown)
     assert [error["code"] for error in shown["errors"]] == ["broker_unavailable", "corrupt_media"]
     assert shown["error"]["message"] == input_error
 
 
 @pytest.mark.parametrize("key", ["../../other-job", "j" + "0" * 31, "/etc/passwd", "%2e%2e/x"])
-def test_job_ids_are_made_by_the_server_whatever_the_key(client: TestClient, key: str) -> None:
+def test_job_ids_are_made_by_the_server_whatever_the_key(anonymous: TestClient, key: str) -> None:
     """Outputs go under ``<job_id>/``: a client's key must never become (part of) a path."""
-    response = client.post(
+    response = anonymous.post(
         "/v1/jobs", json={"source": SOURCE}, headers={**AUTH, "Idempotency-Key": key}
     )
     job_id = response.json()["job_id"]
