@@ -47,7 +47,7 @@ from heavylift.errors import (
     Unauthorized,
     UrlRefused,
 )
-from heavylift.jobs.identity import queue_for, webhook_job_id
+from heavylift.jobs.identity import MAX_IDEMPOTENCY_KEY_CHARS, queue_for, webhook_job_id
 from heavylift.jobs.models import JobMessage, JobOrigin, S3Location, UrlSource
 from heavylift.jobs.source_rules import check_source_bucket, check_upload
 from heavylift.jobs.spec import spec_for
@@ -59,7 +59,6 @@ from heavylift.state.redis import REDIS_DOWN
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 256 * 1024
-MAX_IDEMPOTENCY_KEY_CHARS = 256
 BACKPRESSURE_RETRY_AFTER_S = 30
 
 

@@ -17,6 +17,10 @@ from heavylift.jobs.models import S3Location, UrlSource, source_suffix
 from heavylift.jobs.spec import MediaKind, PipelineSpec
 from heavylift.queue.names import Queue
 
+# A client's idempotency key (an ``Idempotency-Key`` header, or a signed ``webhook-id``): at
+# most this many printable ASCII characters.
+MAX_IDEMPOTENCY_KEY_CHARS = 256
+
 VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".qt", ".mkv", ".webm", ".avi", ".3gp", ".ogv"}
 AUDIO_SUFFIXES = {".mp3", ".m4a", ".aac", ".wav", ".flac", ".ogg", ".oga", ".opus"}
 

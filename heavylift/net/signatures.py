@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from pydantic import SecretStr
 
 from heavylift.errors import InvalidSignature
+from heavylift.jobs.identity import MAX_IDEMPOTENCY_KEY_CHARS
 
 SECRET_PREFIX = "whsec_"
 SIGNATURE_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
@@ -119,8 +120,10 @@ def verify_signed(
         raise InvalidSignature(f"missing header(s): {', '.join(missing)}")
     msg_id = lowered["webhook-id"].strip()
     stamp = lowered["webhook-timestamp"].strip()
-    if len(msg_id) > 256 or not msg_id.isprintable() or not msg_id.isascii():
-        raise InvalidSignature("webhook-id must be at most 256 printable ASCII characters")
+    if len(msg_id) > MAX_IDEMPOTENCY_KEY_CHARS or not (msg_id.isprintable() and msg_id.isascii()):
+        raise InvalidSignature(
+            f"webhook-id must be at most {MAX_IDEMPOTENCY_KEY_CHARS} printable ASCII characters"
+        )
     if not (stamp.isascii() and stamp.isdigit()) or len(stamp) > 12:
         raise InvalidSignature("webhook-timestamp must be whole seconds since the epoch")
     timestamp = int(stamp)

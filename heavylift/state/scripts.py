@@ -34,7 +34,12 @@ def source(name: str) -> str:
 
 
 def script(client: redis.Redis, name: str) -> Script:
-    """The script ``name`` for ``client``, registered the first time it is asked for."""
+    """The script ``name`` for ``client``, registered the first time it is asked for. Every
+    submission asks, so the found case takes no lock (a dict read is atomic in CPython)."""
+    scripts = _registered.get(client)
+    found = scripts.get(name) if scripts is not None else None
+    if found is not None:
+        return found
     with _lock:
         scripts = _registered.setdefault(client, {})
         found = scripts.get(name)
