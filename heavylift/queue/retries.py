@@ -69,7 +69,3 @@ def promote_due(client: redis.Redis, layout: Layout, batch: int = 500) -> int:
         moved += count
         if count < batch:
             return moved
-
-
-def scheduled_count(client: redis.Redis, layout: Layout) -> int:
-    return int(client.zcard(layout.scheduled))
